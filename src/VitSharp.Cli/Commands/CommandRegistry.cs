@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace VitSharp.Cli.Commands;
+
+/// <summary>The list of top-level commands; one line per command file.</summary>
+internal static class CommandRegistry
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return BenchCommand.Build();
+    }
+}
