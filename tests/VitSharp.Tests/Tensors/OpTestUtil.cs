@@ -87,15 +87,15 @@ public static class OpTestUtil
         for (int i = 0; i < a.Length; i++) AssertClose(expected[i], a[i], rtol, atol, $"{what} [{i}]");
     }
 
-    public static readonly Kernels.SimdLevel[] Levels = [Kernels.SimdLevel.Scalar, Kernels.SimdLevel.Vector256, Kernels.SimdLevel.Vector512];
+    public static readonly global::VitSharp.Kernels.SimdLevel[] Levels = [global::VitSharp.Kernels.SimdLevel.Scalar, global::VitSharp.Kernels.SimdLevel.Vector256, global::VitSharp.Kernels.SimdLevel.Vector512];
 
     /// <summary>Runs body at every SIMD level the machine supports (lower levels are forced).</summary>
-    public static void AtEachLevel(Action<Kernels.SimdLevel> body)
+    public static void AtEachLevel(Action<global::VitSharp.Kernels.SimdLevel> body)
     {
         foreach (var l in Levels)
         {
-            if (l > Kernels.Cpu.Detected) continue;
-            Kernels.Cpu.With(l, () => body(l));
+            if (l > global::VitSharp.Kernels.Cpu.Detected) continue;
+            global::VitSharp.Kernels.Cpu.With(l, () => body(l));
         }
     }
 }
