@@ -22,16 +22,16 @@ internal static class NnUtil
 /// <summary>Element-wise activations whose backward needs either the input or the output.</summary>
 internal static class NnActivation
 {
-    public static Tensor Apply<TOp, TGrad>(Tensor x, string name, bool gradFromOutput) where TOp : struct, IUnaryOp where TGrad : struct, IBinaryOp
+    public static Tensor Apply<TOp, TGrad>(Tensor x, string name, bool gradFromOutput) where TOp : struct, IVecUnaryOp where TGrad : struct, IVecBinaryOp
     {
         var xd = NnUtil.Dense(x);
         var y = Tensor.Empty(x.Shape);
-        Elementwise.Unary<TOp>(NnUtil.Span(xd), y.AsSpan());
+        VecElementwise.Unary<TOp>(NnUtil.Span(xd), y.AsSpan());
         if (Graph.NeedsGrad(x)) Graph.Record(y, new ActivationNode<TGrad>(x, gradFromOutput ? y.Detach() : xd, name));
         return y;
     }
 
-    private sealed class ActivationNode<TGrad>(Tensor input, Tensor saved, string name) : GradNode(input) where TGrad : struct, IBinaryOp
+    private sealed class ActivationNode<TGrad>(Tensor input, Tensor saved, string name) : GradNode(input) where TGrad : struct, IVecBinaryOp
     {
         private Tensor? saved = saved;
         public override string Name => name;
@@ -40,7 +40,7 @@ internal static class NnActivation
         {
             var g = NnUtil.Dense(grad);
             var dx = Tensor.Empty(Inputs[0].Shape);
-            Elementwise.Binary<TGrad>(NnUtil.Span(saved!), NnUtil.Span(g), dx.AsSpan());
+            VecElementwise.Binary<TGrad>(NnUtil.Span(saved!), NnUtil.Span(g), dx.AsSpan());
             return [dx];
         }
 

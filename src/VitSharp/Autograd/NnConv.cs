@@ -42,7 +42,7 @@ internal static class NnConv
             var ys = y.Storage.Data.AsSpan(0, n * cols * o);
             if (rows == 0) ys.Clear();
             else Gemm.Sgemm(false, true, n * cols, o, rows, 1f, a.AsSpan(), rows, NnUtil.Span(wd), rows, 0f, ys, o);
-            if (bias != null) Elementwise.BiasAct<IdentityOp>(ys, n * cols, o, bspan, ys);
+            if (bias != null) VecElementwise.BiasAct<IdentityOp>(ys, n * cols, o, bspan, ys);
             if (grad) Graph.Record(y, new PatchConvNode(x, weight, bias, a, wd, g));
             return y;
         }

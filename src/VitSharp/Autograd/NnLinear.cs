@@ -28,7 +28,7 @@ internal static class NnLinear
         Tensor y;
         if (!gelu)
         {
-            if (bias != null) Elementwise.BiasAct<IdentityOp>(hs, m, outF, bspan, hs);
+            if (bias != null) VecElementwise.BiasAct<IdentityOp>(hs, m, outF, bspan, hs);
             y = h;
         }
         else if (!grad)

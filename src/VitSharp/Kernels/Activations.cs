@@ -3,18 +3,18 @@ using System.Runtime.CompilerServices;
 namespace VitSharp.Kernels;
 
 /// <summary>An element-wise function y = f(x), written once for every <see cref="IVec{TSelf}"/>.</summary>
-internal interface IUnaryOp
+internal interface IVecUnaryOp
 {
     static abstract TV Apply<TV>(TV x) where TV : struct, IVec<TV>;
 }
 
 /// <summary>An element-wise backward: dx = f'(a) · g, where a is the saved input or output.</summary>
-internal interface IBinaryOp
+internal interface IVecBinaryOp
 {
     static abstract TV Apply<TV>(TV a, TV g) where TV : struct, IVec<TV>;
 }
 
-internal struct GeluOp : IUnaryOp
+internal struct GeluOp : IVecUnaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x) where TV : struct, IVec<TV>
@@ -25,7 +25,7 @@ internal struct GeluOp : IUnaryOp
     }
 }
 
-internal struct GeluGradOp : IBinaryOp
+internal struct GeluGradOp : IVecBinaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV>
@@ -37,7 +37,7 @@ internal struct GeluGradOp : IBinaryOp
     }
 }
 
-internal struct GeluTanhOp : IUnaryOp
+internal struct GeluTanhOp : IVecUnaryOp
 {
     internal const float K0 = 0.79788456080286536f; // sqrt(2/pi)
     internal const float K1 = 0.044715f;
@@ -53,7 +53,7 @@ internal struct GeluTanhOp : IUnaryOp
     }
 }
 
-internal struct GeluTanhGradOp : IBinaryOp
+internal struct GeluTanhGradOp : IVecBinaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV>
@@ -69,46 +69,46 @@ internal struct GeluTanhGradOp : IBinaryOp
     }
 }
 
-internal struct TanhOp : IUnaryOp
+internal struct TanhOp : IVecUnaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => VMath.Tanh(x);
 }
 
 /// <summary>Backward of tanh from its output y: g (1 - y²).</summary>
-internal struct TanhGradOp : IBinaryOp
+internal struct TanhGradOp : IVecBinaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV y, TV g) where TV : struct, IVec<TV> =>
         TV.Mul(g, TV.Fma(TV.Mul(y, TV.Splat(-1f)), y, TV.Splat(1f)));
 }
 
-internal struct ReluOp : IUnaryOp
+internal struct ReluOp : IVecUnaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => TV.Max(x, TV.Splat(0f));
 }
 
-internal struct ReluGradOp : IBinaryOp
+internal struct ReluGradOp : IVecBinaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV> =>
         TV.Select(TV.LessThan(TV.Splat(0f), x), g, TV.Splat(0f));
 }
 
-internal struct IdentityOp : IUnaryOp
+internal struct IdentityOp : IVecUnaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => x;
 }
 
 /// <summary>Drivers that run element-wise ops over spans: SIMD level dispatch, and worker threads for large inputs.</summary>
-internal static unsafe class Elementwise
+internal static unsafe class VecElementwise
 {
     private const int ParallelThreshold = 1 << 15;
     private const int Chunk = 1 << 14;
 
-    public static void Unary<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IUnaryOp
+    public static void Unary<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IVecUnaryOp
     {
         if (y.Length < x.Length) throw new ArgumentException("output shorter than input", nameof(y));
         int n = x.Length;
@@ -119,7 +119,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    public static void Binary<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> g, Span<float> y) where TOp : struct, IBinaryOp
+    public static void Binary<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> g, Span<float> y) where TOp : struct, IVecBinaryOp
     {
         if (g.Length < a.Length || y.Length < a.Length) throw new ArgumentException("span lengths differ");
         int n = a.Length;
@@ -130,7 +130,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    private struct UnaryJob<TOp> : IParallelJob where TOp : struct, IUnaryOp
+    private struct UnaryJob<TOp> : IParallelJob where TOp : struct, IVecUnaryOp
     {
         public float* X, Y;
         public int N;
@@ -142,7 +142,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    private struct BinaryJob<TOp> : IParallelJob where TOp : struct, IBinaryOp
+    private struct BinaryJob<TOp> : IParallelJob where TOp : struct, IVecBinaryOp
     {
         public float* A, G, Y;
         public int N;
@@ -154,7 +154,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    internal static void UnaryRange<TOp>(float* x, float* y, int n, SimdLevel level) where TOp : struct, IUnaryOp
+    internal static void UnaryRange<TOp>(float* x, float* y, int n, SimdLevel level) where TOp : struct, IVecUnaryOp
     {
         switch (level)
         {
@@ -164,7 +164,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    internal static void BinaryRange<TOp>(float* a, float* g, float* y, int n, SimdLevel level) where TOp : struct, IBinaryOp
+    internal static void BinaryRange<TOp>(float* a, float* g, float* y, int n, SimdLevel level) where TOp : struct, IVecBinaryOp
     {
         switch (level)
         {
@@ -175,7 +175,7 @@ internal static unsafe class Elementwise
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void UnaryCore<TOp, TV>(float* x, float* y, int n) where TOp : struct, IUnaryOp where TV : struct, IVec<TV>
+    private static void UnaryCore<TOp, TV>(float* x, float* y, int n) where TOp : struct, IVecUnaryOp where TV : struct, IVec<TV>
     {
         int i = 0;
         for (; i <= n - TV.Count; i += TV.Count) TV.Store(TOp.Apply(TV.Load(ref x[i])), ref y[i]);
@@ -183,7 +183,7 @@ internal static unsafe class Elementwise
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BinaryCore<TOp, TV>(float* a, float* g, float* y, int n) where TOp : struct, IBinaryOp where TV : struct, IVec<TV>
+    private static void BinaryCore<TOp, TV>(float* a, float* g, float* y, int n) where TOp : struct, IVecBinaryOp where TV : struct, IVec<TV>
     {
         int i = 0;
         for (; i <= n - TV.Count; i += TV.Count) TV.Store(TOp.Apply(TV.Load(ref a[i]), TV.Load(ref g[i])), ref y[i]);
@@ -191,7 +191,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>In place over a row-major (rows × cols) matrix: h[r, c] = f(h[r, c] + bias[c]) (bias optional).</summary>
-    public static void BiasAct<TOp>(Span<float> h, int rows, int cols, ReadOnlySpan<float> bias, Span<float> act) where TOp : struct, IUnaryOp
+    public static void BiasAct<TOp>(Span<float> h, int rows, int cols, ReadOnlySpan<float> bias, Span<float> act) where TOp : struct, IVecUnaryOp
     {
         fixed (float* ph = h, pb = bias, pa = act)
         {
@@ -202,7 +202,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    private struct BiasActJob<TOp> : IParallelJob where TOp : struct, IUnaryOp
+    private struct BiasActJob<TOp> : IParallelJob where TOp : struct, IVecUnaryOp
     {
         public float* H, B, A;
         public int Cols, Rows, RowsPerJob;
@@ -244,14 +244,14 @@ internal static unsafe class Elementwise
 /// </summary>
 public static class Activations
 {
-    public static void Gelu(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Unary<GeluOp>(x, y);
-    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => Elementwise.Binary<GeluGradOp>(x, dy, dx);
-    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Unary<GeluTanhOp>(x, y);
-    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => Elementwise.Binary<GeluTanhGradOp>(x, dy, dx);
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Unary<TanhOp>(x, y);
-    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) => Elementwise.Binary<TanhGradOp>(y, dy, dx);
-    public static void Relu(ReadOnlySpan<float> x, Span<float> y) => Elementwise.Unary<ReluOp>(x, y);
-    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => Elementwise.Binary<ReluGradOp>(x, dy, dx);
+    public static void Gelu(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<GeluOp>(x, y);
+    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<GeluGradOp>(x, dy, dx);
+    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<GeluTanhOp>(x, y);
+    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<GeluTanhGradOp>(x, dy, dx);
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<TanhOp>(x, y);
+    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<TanhGradOp>(y, dy, dx);
+    public static void Relu(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<ReluOp>(x, y);
+    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<ReluGradOp>(x, dy, dx);
 
     /// <summary>Exact GELU of one value.</summary>
     public static float GeluScalar(float x) => GeluOp.Apply(new V1(x)).V;
@@ -259,7 +259,7 @@ public static class Activations
     /// <summary>In place on a row-major (rows × cols) matrix: h = h + bias (per column); act = GELU(h).</summary>
     public static void BiasGelu(Span<float> h, int rows, int cols, ReadOnlySpan<float> bias, Span<float> act, bool tanhApproximation = false)
     {
-        if (tanhApproximation) Elementwise.BiasAct<GeluTanhOp>(h, rows, cols, bias, act);
-        else Elementwise.BiasAct<GeluOp>(h, rows, cols, bias, act);
+        if (tanhApproximation) VecElementwise.BiasAct<GeluTanhOp>(h, rows, cols, bias, act);
+        else VecElementwise.BiasAct<GeluOp>(h, rows, cols, bias, act);
     }
 }
