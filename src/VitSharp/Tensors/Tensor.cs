@@ -188,6 +188,7 @@ public sealed partial class Tensor
     {
         get
         {
+            if (Numel == 0) return true; // nothing to lay out; lets empty tensors use dense paths
             int acc = 1;
             for (int i = shape.Length - 1; i >= 0; i--)
             {
@@ -202,7 +203,7 @@ public sealed partial class Tensor
     public Span<float> AsSpan()
     {
         if (!IsContiguous) throw new ShapeException($"AsSpan: tensor of shape {ShapeString} strides {ShapeToString(strides)} is not contiguous; call Contiguous() first");
-        return Storage.Data.AsSpan(Offset, Numel);
+        return Numel == 0 ? [] : Storage.Data.AsSpan(Offset, Numel);
     }
 
     /// <summary>Reference to the first element (contiguous or not) for kernels that walk strides.</summary>
