@@ -18,8 +18,17 @@ public static unsafe class GroupNorm
         {
             var job = new FwdJob
             {
-                X = px, W = weight.IsEmpty ? null : pw, B = bias.IsEmpty ? null : pb, Y = py, M = pm, R = pr,
-                C = c, HW = hw, G = groups, Eps = eps, Level = Cpu.Level,
+                X = px,
+                W = weight.IsEmpty ? null : pw,
+                B = bias.IsEmpty ? null : pb,
+                Y = py,
+                M = pm,
+                R = pr,
+                C = c,
+                HW = hw,
+                G = groups,
+                Eps = eps,
+                Level = Cpu.Level,
             };
             if (total < 1 << 14) for (int i = 0; i < n * groups; i++) job.Execute(i);
             else Workers.For(n * groups, job);
@@ -35,8 +44,18 @@ public static unsafe class GroupNorm
         {
             var job = new BwdJob
             {
-                X = px, W = weight.IsEmpty ? null : pw, M = pm, R = pr, Gr = pg, D = dx.IsEmpty ? null : pd, P = pp,
-                N = n, C = c, HW = hw, G = groups, Level = Cpu.Level,
+                X = px,
+                W = weight.IsEmpty ? null : pw,
+                M = pm,
+                R = pr,
+                Gr = pg,
+                D = dx.IsEmpty ? null : pd,
+                P = pp,
+                N = n,
+                C = c,
+                HW = hw,
+                G = groups,
+                Level = Cpu.Level,
             };
             if ((long)n * c * hw < 1 << 14) for (int i = 0; i < n * groups; i++) job.Execute(i);
             else Workers.For(n * groups, job);

@@ -20,8 +20,16 @@ public static unsafe class LayerNorm
         {
             var job = new FwdJob
             {
-                X = px, W = weight.IsEmpty ? null : pw, B = bias.IsEmpty ? null : pb, Y = py,
-                M = mean.IsEmpty ? null : pm, R = rstd.IsEmpty ? null : pr, Rows = rows, Dim = dim, Eps = eps, Level = Cpu.Level,
+                X = px,
+                W = weight.IsEmpty ? null : pw,
+                B = bias.IsEmpty ? null : pb,
+                Y = py,
+                M = mean.IsEmpty ? null : pm,
+                R = rstd.IsEmpty ? null : pr,
+                Rows = rows,
+                Dim = dim,
+                Eps = eps,
+                Level = Cpu.Level,
             };
             int chunks = (rows + RowsPerChunk - 1) / RowsPerChunk;
             if (n < 1 << 14) for (int c = 0; c < chunks; c++) job.Execute(c);
@@ -43,8 +51,16 @@ public static unsafe class LayerNorm
         {
             var job = new BwdJob
             {
-                X = px, W = weight.IsEmpty ? null : pw, M = pm, R = pr, G = pg, D = dx.IsEmpty ? null : pd,
-                P = pp, Rows = rows, Dim = dim, Level = Cpu.Level,
+                X = px,
+                W = weight.IsEmpty ? null : pw,
+                M = pm,
+                R = pr,
+                G = pg,
+                D = dx.IsEmpty ? null : pd,
+                P = pp,
+                Rows = rows,
+                Dim = dim,
+                Level = Cpu.Level,
             };
             if ((long)rows * dim < 1 << 14) for (int c = 0; c < chunks; c++) job.Execute(c);
             else Workers.For(chunks, job);
