@@ -241,13 +241,16 @@ public class NnKernelTests
     }
 
     [Theory]
-    [InlineData(1, 3, 3, 5, 1, 0, 0, 0, 0)]
-    [InlineData(2, 3, 8, 7, 2, 1, 2, 0, 1)]
-    [InlineData(1, 2, 9, 11, 3, 2, 1, 1, 2)]
-    public void Conv2d_MatchesDouble(int n, int c, int h, int w, int stride, int top, int bottom, int left, int right)
+    [InlineData(1, 3, 3, 5, 1, 0, 0, 0, 0, 3, 2)]
+    [InlineData(2, 3, 8, 7, 2, 1, 2, 0, 1, 3, 2)]
+    [InlineData(1, 2, 9, 11, 3, 2, 1, 1, 2, 3, 2)]
+    [InlineData(2, 4, 5, 6, 1, 0, 0, 0, 0, 1, 1)]
+    [InlineData(2, 4, 5, 6, 2, 0, 0, 0, 0, 1, 1)]
+    [InlineData(1, 3, 10, 9, 2, 2, 3, 2, 3, 7, 7)]
+    public void Conv2d_MatchesDouble(int n, int c, int h, int w, int stride, int top, int bottom, int left, int right, int kh, int kw)
     {
         var rng = new Rng(8);
-        int o = 5, kh = 3, kw = 2;
+        int o = 5;
         var x = NnTestUtil.RandT(rng, -1, 1, n, c, h, w);
         var wt = NnTestUtil.RandT(rng, -1, 1, o, c, kh, kw);
         var b = NnTestUtil.RandT(rng, -1, 1, o);
