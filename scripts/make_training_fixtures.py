@@ -3,11 +3,13 @@
 LambdaLR cosine factor, so the C# Training tests can check VitSharp against PyTorch without Python.
 
 Run with Debian's python3-torch (1.13):  /usr/bin/python3 scripts/make_training_fixtures.py
-Writes tests/fixtures/training/optim.json (a few KB).
+Writes tests/fixtures/training/optim.json (tens of KB) and a small TensorBoard event file made with an
+independent bitwise CRC-32C.
 """
 import json
 import math
 import os
+import struct
 
 import numpy as np
 import torch
@@ -151,7 +153,59 @@ def lambda_case():
     return {"epochs": epochs, "lrf": lrf, "lr": lr, "lrs_per_epoch": lrs}
 
 
+def crc32c(data):
+    # Bitwise CRC-32C (Castagnoli, reflected polynomial 0x82F63B78): independent of the C# table/instruction path.
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def masked_crc(data):
+    c = crc32c(data)
+    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def varint(v):
+    out = bytearray()
+    v &= (1 << 64) - 1
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def field_bytes(num, payload):
+    return varint((num << 3) | 2) + varint(len(payload)) + payload
+
+
+def record(data):
+    head = struct.pack("<Q", len(data))
+    return head + struct.pack("<I", masked_crc(head)) + data + struct.pack("<I", masked_crc(data))
+
+
+def tensorboard_fixture():
+    """An event file as tensorboard's EventFileWriter lays it out (file_version record, then simple_value scalars)."""
+    out = record(b"\x09" + struct.pack("<d", 1700000000.0) + field_bytes(3, b"brain.Event:2"))
+    scalars = [("train_loss", 0, 2.25, 1700000001.5), ("val_acc", 3, 0.875, 1700000002.25), ("learning_rate", 300, 1e-3, 1700000003.0)]
+    for tag, step, value, wall in scalars:
+        value_msg = field_bytes(1, tag.encode()) + b"\x15" + struct.pack("<f", value)
+        summary = field_bytes(1, value_msg)
+        ev = b"\x09" + struct.pack("<d", wall)
+        if step != 0:
+            ev += varint(2 << 3) + varint(step)
+        ev += field_bytes(5, summary)
+        out += record(ev)
+    with open(os.path.join(OUT, "events.out.tfevents.1700000000.fixture"), "wb") as f:
+        f.write(out)
+    assert crc32c(b"123456789") == 0xE3069283
+
+
 def main():
+    tensorboard_fixture()
     cases = [
         run_case("sgd_plain", "sgd", {"lr": 0.1}, 0.0),
         run_case("sgd_momentum_wd", "sgd", {"lr": 0.05, "momentum": 0.9}, 5e-5 * 1000),

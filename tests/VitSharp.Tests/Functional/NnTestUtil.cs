@@ -141,6 +141,8 @@ public sealed class FunctionalFixtures
 
     public JsonElement Case(string name) => manifest.GetProperty(name);
 
+    public IEnumerable<string> CaseNames() => manifest.EnumerateObject().Select(p => p.Name).ToList();
+
     /// <summary>Array <paramref name="array"/> of case <paramref name="name"/> as a tensor (float32 little-endian raw file).</summary>
     public Tensor Get(string name, string array)
     {
