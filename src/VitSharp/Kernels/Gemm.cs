@@ -1,41 +1,576 @@
+using System.Runtime.CompilerServices;
+
 namespace VitSharp.Kernels;
+
+/// <summary>
+/// Called on each finished block of C (all of K accumulated, bias added) while it is still in L1, so an
+/// activation such as GELU can be fused into a GEMM instead of making another pass over memory.
+/// </summary>
+/// <remarks>
+/// <see cref="Apply"/> receives a segment of one C row: <c>cSegment[j]</c> is C[row, col0 + j]. Segments are at
+/// most 32 columns wide on the packed path (a whole row on the small-shape path); every element of C is passed
+/// exactly once per call of the GEMM. It is called concurrently from several worker threads (on disjoint
+/// segments), so it must not mutate shared state; it is a struct so the call is inlined into the GEMM.
+/// Example (GELU): <c>struct Gelu : IGemmEpilogue { public void Apply(int row, int col0, Span&lt;float&gt; s) { for (...) s[j] = gelu(s[j]); } }</c>.
+/// </remarks>
+public interface IGemmEpilogue
+{
+    void Apply(int row, int col0, Span<float> cSegment);
+}
+
+/// <summary>The epilogue that does nothing (plain GEMM).</summary>
+public readonly struct NoEpilogue : IGemmEpilogue
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Apply(int row, int col0, Span<float> cSegment) { }
+}
+
+/// <summary>
+/// A B operand (k×n after op) packed once into the GEMM's micro-panel layout, e.g. a Linear weight packed at load
+/// time; pass it to <see cref="Gemm.Sgemm(bool, int, float, ReadOnlySpan{float}, int, PackedB, float, Span{float}, int)"/>.
+/// Immutable after creation, safe to share between threads. Layout: K in blocks of <see cref="KBlock"/>; within a
+/// block, ⌈n/32⌉ panels of kc×32 floats (row p of the panel = 32 consecutive columns), missing columns zero.
+/// </summary>
+public sealed class PackedB
+{
+    internal readonly float[] Data; // pinned, so the aligned start stays put
+    internal readonly int Start;    // index of the first float (64-byte aligned)
+    internal readonly int NPad;     // n rounded up to the panel width
+
+    public int K { get; }
+    public int N { get; }
+    public int KBlock { get; }
+
+    internal PackedB(int k, int n, int kBlock)
+    {
+        K = k;
+        N = n;
+        KBlock = kBlock;
+        NPad = (n + Gemm.NR - 1) / Gemm.NR * Gemm.NR;
+        (Data, Start) = Gemm.AllocAligned((long)k * NPad);
+    }
+}
 
 /// <summary>
 /// Single-precision GEMM on row-major matrices: C = alpha * op(A) * op(B) + beta * C, where op(X) is X or Xᵀ.
 /// op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides (elements) of the stored matrices.
 /// </summary>
-public static class Gemm
+/// <remarks>
+/// BLIS/Goto structure: op(B) is packed in kc×nc blocks of 32-column micro-panels, op(A) in mc×kc blocks of 12-row
+/// micro-panels (alpha folded in), and a register-tiled 12×32 micro-kernel (Vector512, 24 accumulators; Vector256
+/// and scalar variants selected by <see cref="Cpu.Level"/>) runs over them. Work is split over
+/// <see cref="Workers"/> as a grid of C regions (rows × 32-column panels) chosen by a cost model; when rows are
+/// split, op(B) is packed once and shared. beta = 0 overwrites C without reading it (NaN garbage is fine).
+/// For a fixed SIMD level every element is computed by the same FMA sequence whatever the thread count or
+/// tiling, so results are bit-identical across thread counts and runs.
+/// </remarks>
+public static unsafe partial class Gemm
 {
+    internal const int MR = 12;
+    internal const int NR = 32;
+
+    // Cache blocking for Zen 5 (L1d 48 KiB, L2 1 MiB): a kc×32 B micro-panel (32 KiB at kc = 256) stays in L1
+    // while 12×kc A micro-panels stream from an mc×kc block in L2; nc bounds the packed B block (L3).
+    internal static int KC = EnvInt("VIT_GEMM_KC", 256, 16, 4096);
+    internal static int MC = EnvInt("VIT_GEMM_MC", 1032, MR, 1 << 16) / MR * MR;
+    internal static int NC = EnvInt("VIT_GEMM_NC", 384, NR, 1 << 16) / NR * NR;
+    internal static int LoopOrder = EnvInt("VIT_GEMM_ORDER", 0, 0, 1);
+
+    /// <summary>Problems with fewer multiply-adds than this run on one thread.</summary>
+    private const long ParallelThreshold = 1 << 20;
+
+    /// <summary>Problems this small (or with m, n or k equal to 1) skip packing.</summary>
+    private const long DirectThreshold = 1 << 15;
+
+    private static int EnvInt(string name, int dflt, int min, int max)
+    {
+        var v = Environment.GetEnvironmentVariable(name);
+        return int.TryParse(v, out var x) ? Math.Clamp(x, min, max) : dflt;
+    }
+
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        => Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default, default(NoEpilogue));
+
+    /// <summary>
+    /// C = epilogue(alpha·op(A)·op(B) + beta·C + bias), where bias (length n, or empty for none) is added to every
+    /// row (a Linear layer's bias) and <paramref name="epilogue"/> is applied to each finished C row segment while
+    /// it is hot in cache (see <see cref="IGemmEpilogue"/>).
+    /// </summary>
+    public static void Sgemm<TEpilogue>(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc,
+        ReadOnlySpan<float> bias, TEpilogue epilogue) where TEpilogue : struct, IGemmEpilogue
     {
-        // Simple reference-quality implementation; the packed micro-kernel version replaces it.
-        for (int i = 0; i < m; i++)
+        Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, bias.Length);
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a, pb = b, pc = c, pbias = bias)
         {
-            for (int j = 0; j < n; j++)
+            var g = new Args
             {
-                float acc = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    float av = transA ? a[p * lda + i] : a[i * lda + p];
-                    float bv = transB ? b[j * ldb + p] : b[p * ldb + j];
-                    acc += av * bv;
-                }
-                ref float cv = ref c[i * ldc + j];
-                cv = beta == 0 ? alpha * acc : alpha * acc + beta * cv;
-            }
+                TransA = transA,
+                TransB = transB,
+                M = m,
+                N = n,
+                K = k,
+                Alpha = alpha,
+                Beta = beta,
+                A = pa,
+                Lda = lda,
+                B = pb,
+                Ldb = ldb,
+                C = pc,
+                Ldc = ldc,
+                Bias = bias.IsEmpty ? null : pbias,
+                Kc = KC,
+                Level = Cpu.Level,
+            };
+            Run(ref g, ref epilogue, Workers.InsideJob ? 1 : Workers.ThreadCount);
+        }
+    }
+
+    /// <summary>
+    /// Packs op(B) (k×n; B stored k×n with row stride ldb, or n×k when <paramref name="transB"/>, as nn.Linear
+    /// stores its weight) once, for repeated use with the PackedB overloads of Sgemm.
+    /// </summary>
+    public static PackedB PackB(bool transB, int k, int n, ReadOnlySpan<float> b, int ldb)
+    {
+        if (k < 0 || n < 0) throw new ArgumentException($"Gemm.PackB: negative size k={k} n={n}");
+        CheckOperand("B", transB, k, n, b.Length, ldb);
+        var packed = new PackedB(k, n, KC);
+        if (k == 0 || n == 0) return packed;
+        fixed (float* pb = b, dst = packed.Data)
+        {
+            PackAll(transB, pb, ldb, k, n, packed.KBlock, dst + packed.Start, packed.NPad, Cpu.Level != SimdLevel.Scalar,
+                Workers.InsideJob ? 1 : Workers.ThreadCount);
+        }
+        return packed;
+    }
+
+    /// <summary>C = alpha·op(A)·B + beta·C with a pre-packed B (see <see cref="PackB"/>); op(A) is m×B.K.</summary>
+    public static void Sgemm(bool transA, int m, float alpha, ReadOnlySpan<float> a, int lda, PackedB b, float beta, Span<float> c, int ldc)
+        => Sgemm(transA, m, alpha, a, lda, b, beta, c, ldc, default, default(NoEpilogue));
+
+    /// <summary>
+    /// C = epilogue(alpha·op(A)·B + beta·C + bias) with a pre-packed B; bias and epilogue as in
+    /// <see cref="Sgemm{TEpilogue}(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int, ReadOnlySpan{float}, TEpilogue)"/>.
+    /// </summary>
+    public static void Sgemm<TEpilogue>(bool transA, int m, float alpha, ReadOnlySpan<float> a, int lda, PackedB b,
+        float beta, Span<float> c, int ldc, ReadOnlySpan<float> bias, TEpilogue epilogue) where TEpilogue : struct, IGemmEpilogue
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        int n = b.N, k = b.K;
+        Validate(transA, false, m, n, k, a.Length, lda, (long)k * n, n, c.Length, ldc, bias.Length);
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a, pc = c, pbias = bias, pb = b.Data)
+        {
+            var g = new Args
+            {
+                TransA = transA,
+                M = m,
+                N = n,
+                K = k,
+                Alpha = alpha,
+                Beta = beta,
+                A = pa,
+                Lda = lda,
+                C = pc,
+                Ldc = ldc,
+                Bias = bias.IsEmpty ? null : pbias,
+                PB = pb + b.Start,
+                PBNPad = b.NPad,
+                Kc = b.KBlock,
+                Level = Cpu.Level,
+            };
+            Run(ref g, ref epilogue, Workers.InsideJob ? 1 : Workers.ThreadCount);
         }
     }
 
     /// <summary>Batched GEMM with constant strides (elements) between consecutive A, B and C matrices.</summary>
+    /// <remarks>Small per-batch problems (attention heads) run one whole matrix per worker; large ones run one at a
+    /// time, each split over the workers.</remarks>
     public static void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, long strideA, ReadOnlySpan<float> b, int ldb, long strideB,
         float beta, Span<float> c, int ldc, long strideC, int batch)
     {
-        for (int i = 0; i < batch; i++)
+        if (batch < 0) throw new ArgumentException($"Gemm.SgemmStridedBatched: negative batch {batch}");
+        if (batch == 0 || m == 0 || n == 0) return;
+        if (strideA < 0 || strideB < 0 || strideC < 0)
+            throw new ArgumentException($"Gemm.SgemmStridedBatched: negative stride (A {strideA}, B {strideB}, C {strideC})");
+        long last = batch - 1;
+        Validate(transA, transB, m, n, k, a.Length - last * strideA, lda, b.Length - last * strideB, ldb, c.Length - last * strideC, ldc, 0);
+        fixed (float* pa = a, pb = b, pc = c)
         {
-            Sgemm(transA, transB, m, n, k, alpha,
-                a[(int)(i * strideA)..], lda, b[(int)(i * strideB)..], ldb, beta, c[(int)(i * strideC)..], ldc);
+            var g = new Args
+            {
+                TransA = transA,
+                TransB = transB,
+                M = m,
+                N = n,
+                K = k,
+                Alpha = alpha,
+                Beta = beta,
+                A = pa,
+                Lda = lda,
+                B = pb,
+                Ldb = ldb,
+                C = pc,
+                Ldc = ldc,
+                Kc = KC,
+                Level = Cpu.Level,
+            };
+            int threads = Workers.InsideJob ? 1 : Workers.ThreadCount;
+            long work = (long)m * n * k;
+            bool acrossBatch = threads > 1 && batch > 1 &&
+                (batch % threads == 0 || batch >= 4 * threads || work < 4 * ParallelThreshold);
+            if (acrossBatch)
+            {
+                Workers.For(batch, new BatchJob { G = g, StrideA = strideA, StrideB = strideB, StrideC = strideC });
+            }
+            else
+            {
+                for (int i = 0; i < batch; i++)
+                {
+                    var gi = g;
+                    gi.A += i * strideA;
+                    gi.B += i * strideB;
+                    gi.C += i * strideC;
+                    var epi = default(NoEpilogue);
+                    Run(ref gi, ref epi, threads);
+                }
+            }
+        }
+    }
+
+    private struct BatchJob : IParallelJob
+    {
+        public Args G;
+        public long StrideA, StrideB, StrideC;
+
+        public void Execute(int index)
+        {
+            var g = G;
+            g.A += index * StrideA;
+            g.B += index * StrideB;
+            g.C += index * StrideC;
+            var epi = default(NoEpilogue);
+            Run(ref g, ref epi, 1);
+        }
+    }
+
+    /// <summary>Everything a GEMM call needs, as raw pointers so it can travel in a struct job.</summary>
+    private struct Args
+    {
+        public bool TransA, TransB;
+        public int M, N, K;
+        public float Alpha, Beta;
+        public float* A, B, C, Bias;
+        public int Lda, Ldb, Ldc;
+        public float* PB;   // packed B (pre-packed or shared); null = each region packs its own
+        public int PBNPad;
+        public int Kc;
+        public SimdLevel Level;
+    }
+
+    private static void Run<TEpi>(ref Args g, ref TEpi epi, int threads) where TEpi : struct, IGemmEpilogue
+    {
+        if (g.K == 0)
+        {
+            ScaleOnly(ref g, ref epi);
+            return;
+        }
+        long work = (long)g.M * g.N * g.K;
+        if (g.PB == null && (g.M == 1 || g.N == 1 || g.K == 1 || work <= DirectThreshold))
+        {
+            Direct(ref g, ref epi);
+            return;
+        }
+        if (work < ParallelThreshold) threads = 1;
+        if (threads == 1)
+        {
+            ComputeRegion(in g, 0, g.M, 0, g.N, ref epi);
+            return;
+        }
+        Plan(in g, threads, out int tm, out int tn, out bool shareB);
+        float[]? shared = null;
+        try
+        {
+            if (shareB)
+            {
+                int nPad = (g.N + NR - 1) / NR * NR;
+                shared = RentShared((long)g.K * nPad, out int start);
+                fixed (float* sp = shared)
+                {
+                    // The array is pinned (pinned object heap); the pointer stays valid after the fixed block.
+                    g.PB = sp + start;
+                }
+                g.PBNPad = nPad;
+                PackAll(g.TransB, g.B, g.Ldb, g.K, g.N, g.Kc, g.PB, nPad, g.Level != SimdLevel.Scalar, threads);
+            }
+            Workers.For(tm * tn, new RegionJob<TEpi> { G = g, Tm = tm, Tn = tn, Epi = epi });
+        }
+        finally
+        {
+            if (shared != null) ReturnShared(shared);
+        }
+    }
+
+    /// <summary>Chooses a tm×tn grid of C regions (tm·tn = threads) minimising the slowest region's estimated time
+    /// (padded FMAs + packing, in multiply-add units), and whether to pack B once for all regions.</summary>
+    private static void Plan(in Args g, int threads, out int tm, out int tn, out bool shareB)
+    {
+        int panels = (g.N + NR - 1) / NR;
+        double best = double.MaxValue;
+        tm = threads; tn = 1; shareB = false;
+        for (int rm = 1; rm <= threads; rm++)
+        {
+            if (threads % rm != 0) continue;
+            int rn = threads / rm;
+            if (rm > (g.M + 3) / 4 || rn > panels) continue;
+            int rows = (g.M + rm - 1) / rm;
+            int cols = (panels + rn - 1) / rn * NR;
+            int rem = rows % MR;
+            double effRows = rows / MR * MR + (rem == 0 ? 0 : Math.Max(rem, 4) + 2);
+            double compute = effRows * cols * g.K;
+            for (int s = 0; s < 2; s++)
+            {
+                bool share = s == 1;
+                if (share && (g.PB != null || rm == 1)) continue;
+                double bRepacks = Math.Ceiling(rows / (double)MC);
+                double packA = (double)rows * g.K * 16;
+                double packB = g.PB != null ? 0 : share ? (double)g.K * g.N / threads * 8 + 300_000 : (double)g.K * cols * 8 * bRepacks;
+                double cost = compute + packA + packB;
+                if (cost < best)
+                {
+                    best = cost;
+                    tm = rm; tn = rn; shareB = share;
+                }
+            }
+        }
+    }
+
+    private struct RegionJob<TEpi> : IParallelJob where TEpi : struct, IGemmEpilogue
+    {
+        public Args G;
+        public int Tm, Tn;
+        public TEpi Epi;
+
+        public void Execute(int index)
+        {
+            int ti = index / Tn, tj = index % Tn;
+            int i0 = (int)((long)G.M * ti / Tm), i1 = (int)((long)G.M * (ti + 1) / Tm);
+            int panels = (G.N + NR - 1) / NR;
+            int j0 = panels * tj / Tn * NR, j1 = Math.Min(G.N, panels * (tj + 1) / Tn * NR);
+            if (i0 >= i1 || j0 >= j1) return;
+            ComputeRegion(in G, i0, i1, j0, j1, ref Epi);
+        }
+    }
+
+    /// <summary>
+    /// The Goto loops over C[i0..i1, j0..j1) on the calling thread. For each kc slice, an mc×kc block of A is
+    /// packed once and then swept against kc×nc blocks of B (packed here, or taken from a PackedB); inside, each
+    /// 12-row A micro-panel stays in L1 while the 32-column B micro-panels of the block stream from L2.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ComputeRegion<TEpi>(in Args g, int i0, int i1, int j0, int j1, ref TEpi epi) where TEpi : struct, IGemmEpilogue
+    {
+        bool prepacked = g.PB != null;
+        int width = (j1 - j0 + NR - 1) / NR * NR;
+        var s = Scratch.Get(Math.Min(MC, (i1 - i0 + MR - 1) / MR * MR) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);
+        float* pa = s.A, pbLocal = s.B, t = s.T;
+        bool simd = g.Level != SimdLevel.Scalar;
+        bool finish = g.Bias != null || typeof(TEpi) != typeof(NoEpilogue);
+        bool bInner = LoopOrder == 0;
+        for (int ic = i0; ic < i1; ic += MC)
+        {
+            int mc = Math.Min(MC, i1 - ic);
+            for (int pc = 0; pc < g.K; pc += g.Kc)
+            {
+                int kc = Math.Min(g.Kc, g.K - pc);
+                float beta = pc == 0 ? g.Beta : 1f;
+                bool last = pc + kc >= g.K;
+                PackA(g.TransA, g.A, g.Lda, ic, mc, pc, kc, g.Alpha, pa, simd);
+                for (int jc = j0; jc < j1; jc += NC)
+                {
+                    int nc = Math.Min(NC, j1 - jc);
+                    float* bBlock;
+                    if (prepacked)
+                    {
+                        bBlock = g.PB + (long)pc * g.PBNPad + (long)jc * kc;
+                    }
+                    else
+                    {
+                        PackB(g.TransB, g.B, g.Ldb, pc, kc, jc, nc, pbLocal, simd);
+                        bBlock = pbLocal;
+                    }
+                    if (bInner)
+                    {
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int rows = Math.Min(MR, mc - ir);
+                            float* ap = pa + (long)ir * kc;
+                            float* crow = g.C + (long)(ic + ir) * g.Ldc + jc;
+                            for (int jr = 0; jr < nc; jr += NR)
+                            {
+                                int cols = Math.Min(NR, nc - jr);
+                                Tile(g.Level, ap, bBlock + (long)jr * kc, kc, crow + jr, g.Ldc, rows, cols, beta, t);
+                                if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
+                            }
+                        }
+                    }
+                    else
+                    {
+                        for (int jr = 0; jr < nc; jr += NR)
+                        {
+                            int cols = Math.Min(NR, nc - jr);
+                            float* bp = bBlock + (long)jr * kc;
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int rows = Math.Min(MR, mc - ir);
+                                float* cp = g.C + (long)(ic + ir) * g.Ldc + jc + jr;
+                                Tile(g.Level, pa + (long)ir * kc, bp, kc, cp, g.Ldc, rows, cols, beta, t);
+                                if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Adds the bias and runs the epilogue on rows [row0, row0+rows) × [col0, col0+cols) of C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish<TEpi>(in Args g, int row0, int rows, int col0, int cols, ref TEpi epi) where TEpi : struct, IGemmEpilogue
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* seg = g.C + (long)(row0 + r) * g.Ldc + col0;
+            if (g.Bias != null) AddInPlace(seg, g.Bias + col0, cols, g.Level);
+            if (typeof(TEpi) != typeof(NoEpilogue)) epi.Apply(row0 + r, col0, new Span<float>(seg, cols));
+        }
+    }
+
+    /// <summary>k = 0: C = beta·C (beta 0 writes zeros), then bias and epilogue.</summary>
+    private static void ScaleOnly<TEpi>(ref Args g, ref TEpi epi) where TEpi : struct, IGemmEpilogue
+    {
+        for (int i = 0; i < g.M; i++)
+        {
+            float* cr = g.C + (long)i * g.Ldc;
+            for (int j = 0; j < g.N; j++) cr[j] = g.Beta == 0f ? 0f : g.Beta * cr[j];
+        }
+        Finish(in g, 0, g.M, 0, g.N, ref epi);
+    }
+
+    /// <summary>Packs all of op(B) into the PackedB layout, split over the workers by (k block, panel group).</summary>
+    private static void PackAll(bool transB, float* b, int ldb, int k, int n, int kc, float* dst, int nPad, bool simd, int threads)
+    {
+        var job = new PackJob { TransB = transB, B = b, Ldb = ldb, K = k, N = n, Kc = kc, Dst = dst, NPad = nPad, Simd = simd };
+        int count = job.Count;
+        if (threads > 1 && (long)k * n >= 1 << 16) Workers.For(count, job);
+        else for (int i = 0; i < count; i++) job.Execute(i);
+    }
+
+    private struct PackJob : IParallelJob
+    {
+        private const int PanelsPerItem = 8;
+        public bool TransB, Simd;
+        public float* B, Dst;
+        public int Ldb, K, N, Kc, NPad;
+
+        public readonly int Groups => (N + PanelsPerItem * NR - 1) / (PanelsPerItem * NR);
+        public readonly int Count => (K + Kc - 1) / Kc * Groups;
+
+        public readonly void Execute(int index)
+        {
+            int kb = index / Groups, grp = index % Groups;
+            int pc = kb * Kc, kc = Math.Min(Kc, K - pc);
+            int j0 = grp * PanelsPerItem * NR, nc = Math.Min(PanelsPerItem * NR, N - j0);
+            PackB(TransB, B, Ldb, pc, kc, j0, nc, Dst + (long)pc * NPad + (long)j0 * kc, Simd);
+        }
+    }
+
+    private static void Validate(bool transA, bool transB, int m, int n, int k, long aLen, int lda, long bLen, int ldb, long cLen, int ldc, int biasLen)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"Gemm.Sgemm: negative size m={m} n={n} k={k}");
+        CheckOperand("A", transA, m, k, aLen, lda);
+        CheckOperand("B", transB, k, n, bLen, ldb);
+        CheckOperand("C", false, m, n, cLen, ldc);
+        if (biasLen != 0 && biasLen != n) throw new ArgumentException($"Gemm.Sgemm: bias has {biasLen} elements, expected n={n}");
+    }
+
+    /// <summary>op(X) is rows×cols; X is stored rows×cols (or cols×rows when trans) with row stride ld.</summary>
+    private static void CheckOperand(string name, bool trans, int rows, int cols, long length, int ld)
+    {
+        int storedRows = trans ? cols : rows, storedCols = trans ? rows : cols;
+        if (storedRows == 0 || storedCols == 0) return;
+        if (ld < storedCols)
+            throw new ArgumentException($"Gemm.Sgemm: ld{name.ToLowerInvariant()}={ld} is smaller than the {storedCols} columns of {name} ({storedRows}×{storedCols}{(trans ? ", transposed" : "")})");
+        long need = (long)(storedRows - 1) * ld + storedCols;
+        if (length < need)
+            throw new ArgumentException($"Gemm.Sgemm: {name} has {length} elements, {storedRows}×{storedCols} with ld={ld} needs {need}");
+    }
+
+    /// <summary>A pinned array with a 64-byte aligned start index (pinned: the GC never moves it).</summary>
+    internal static (float[] Data, int Start) AllocAligned(long floats)
+    {
+        if (floats + 16 > Array.MaxLength) throw new ArgumentException($"Gemm: buffer of {floats} floats is too large");
+        var data = GC.AllocateUninitializedArray<float>((int)floats + 16, pinned: true);
+        fixed (float* p = data)
+        {
+            int misalign = (int)(((nuint)p & 63) / sizeof(float));
+            return (data, misalign == 0 ? 0 : 16 - misalign);
+        }
+    }
+
+    private static float[]? sharedCache;
+
+    private static float[] RentShared(long floats, out int start)
+    {
+        float[] arr = Interlocked.Exchange(ref sharedCache, null) ?? [];
+        if (arr.Length < floats + 16) (arr, _) = AllocAligned(floats);
+        fixed (float* p = arr)
+        {
+            int misalign = (int)(((nuint)p & 63) / sizeof(float));
+            start = misalign == 0 ? 0 : 16 - misalign;
+        }
+        return arr;
+    }
+
+    private static void ReturnShared(float[] arr)
+    {
+        var old = Interlocked.CompareExchange(ref sharedCache, arr, null);
+        if (old != null && old.Length < arr.Length) Interlocked.Exchange(ref sharedCache, arr);
+    }
+
+    /// <summary>Per-thread packing buffers; grow on demand, reused by every later call on that thread.</summary>
+    private sealed class Scratch
+    {
+        [ThreadStatic] private static Scratch? current;
+        private float[] a = [], b = [], t = [];
+        private int aStart, bStart, tStart;
+        private float[] d = [];
+
+        public float* A, B, T;
+
+        public static Scratch Get(int aFloats, int bFloats)
+        {
+            var s = current ??= new Scratch();
+            if (s.a.Length < aFloats + 16) { (s.a, s.aStart) = AllocAligned(aFloats); s.A = Pin(s.a, s.aStart); }
+            if (s.b.Length < bFloats + 16) { (s.b, s.bStart) = AllocAligned(bFloats); s.B = Pin(s.b, s.bStart); }
+            if (s.t.Length == 0) { (s.t, s.tStart) = AllocAligned(MR * NR); s.T = Pin(s.t, s.tStart); }
+            return s;
+        }
+
+        /// <summary>A plain per-thread buffer for the direct (unpacked) path.</summary>
+        public static float* Direct(int floats)
+        {
+            var s = current ??= new Scratch();
+            if (s.d.Length < floats) s.d = GC.AllocateUninitializedArray<float>(Math.Max(floats, 256), pinned: true);
+            return Pin(s.d, 0);
+        }
+
+        private static float* Pin(float[] arr, int start)
+        {
+            fixed (float* p = arr) return p + start; // pinned object heap: the address is stable
         }
     }
 }

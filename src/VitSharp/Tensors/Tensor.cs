@@ -188,6 +188,7 @@ public sealed partial class Tensor
     {
         get
         {
+            if (Numel == 0) return true; // nothing to lay out; lets empty tensors use dense paths
             int acc = 1;
             for (int i = shape.Length - 1; i >= 0; i--)
             {
@@ -202,7 +203,7 @@ public sealed partial class Tensor
     public Span<float> AsSpan()
     {
         if (!IsContiguous) throw new ShapeException($"AsSpan: tensor of shape {ShapeString} strides {ShapeToString(strides)} is not contiguous; call Contiguous() first");
-        return Storage.Data.AsSpan(Offset, Numel);
+        return Numel == 0 ? [] : Storage.Data.AsSpan(Offset, Numel);
     }
 
     /// <summary>Reference to the first element (contiguous or not) for kernels that walk strides.</summary>
@@ -228,34 +229,18 @@ public sealed partial class Tensor
     }
 
     /// <summary>Copies a strided view into a dense destination. Innermost dimension is the fast loop.</summary>
-    internal static void StridedCopy(float[] src, int offset, int[] shape, int[] strides, Span<float> dst)
+    internal static unsafe void StridedCopy(float[] src, int offset, int[] shape, int[] strides, Span<float> dst)
     {
         int rank = shape.Length;
         if (rank == 0) { dst[0] = src[offset]; return; }
         int n = 1;
         foreach (var d in shape) n *= d;
         if (n == 0) return;
-        Span<int> idx = stackalloc int[rank];
-        int inner = shape[rank - 1], innerStride = strides[rank - 1];
-        int o = 0;
-        int baseOff = offset;
-        while (true)
-        {
-            int p = baseOff;
-            if (innerStride == 1) src.AsSpan(p, inner).CopyTo(dst.Slice(o, inner));
-            else for (int j = 0; j < inner; j++, p += innerStride) dst[o + j] = src[p];
-            o += inner;
-            int k = rank - 2;
-            for (; k >= 0; k--)
-            {
-                idx[k]++;
-                baseOff += strides[k];
-                if (idx[k] < shape[k]) break;
-                baseOff -= strides[k] * shape[k];
-                idx[k] = 0;
-            }
-            if (k < 0) break;
-        }
+        Span<int> ds = stackalloc int[rank];
+        int acc = 1;
+        for (int i = rank - 1; i >= 0; i--) { ds[i] = acc; acc *= shape[i]; }
+        fixed (float* ps = src, pd = dst)
+            Kernels.Copy.Strided(shape, ps + offset, strides, pd, ds);
     }
 
     public float Item()

@@ -206,31 +206,58 @@ public sealed partial class Tensor
     }
 
     /// <summary>Sums a gradient of a broadcast shape back down to <paramref name="target"/> (for expand/broadcast backward).</summary>
-    public static Tensor SumToShape(Tensor g, int[] target)
+    public static unsafe Tensor SumToShape(Tensor g, int[] target)
     {
         if (SameShape(g.shape, target)) return g;
-        var result = Zeros(target);
-        // View the result with stride 0 on broadcast dims, then accumulate g into it element by element.
-        var st = new int[g.Rank];
-        var rs = result.strides;
         int lead = g.Rank - target.Length;
         if (lead < 0) throw new ShapeException($"sum_to_shape: {g.ShapeString} has fewer dims than {ShapeToString(target)}");
+        for (int i = lead; i < g.Rank; i++)
+        {
+            int t = target[i - lead];
+            if (t != g.shape[i] && t != 1)
+                throw new ShapeException($"sum_to_shape: cannot reduce {g.ShapeString} to {ShapeToString(target)}");
+        }
+        if (g.Numel == 0) return Zeros(target);
+
+        // Group g's dims into alternating runs of kept (K) and reduced (R) dims, skipping size-1 dims. The common
+        // patterns (bias grads: R,K; per-row sums: K,R; middle: K,R,K) go to the accurate reduce kernels.
+        Span<int> runSize = stackalloc int[g.Rank + 1];
+        Span<bool> runReduced = stackalloc bool[g.Rank + 1];
+        int runs = 0;
         for (int i = 0; i < g.Rank; i++)
         {
-            if (i < lead) { st[i] = 0; continue; }
-            int t = target[i - lead];
-            if (t == g.shape[i]) st[i] = rs[i - lead];
-            else if (t == 1) st[i] = 0;
-            else throw new ShapeException($"sum_to_shape: cannot reduce {g.ShapeString} to {ShapeToString(target)}");
+            int d = g.shape[i];
+            if (d == 1) continue;
+            bool reduced = i < lead || target[i - lead] == 1;
+            if (runs > 0 && runReduced[runs - 1] == reduced) runSize[runs - 1] *= d;
+            else { runSize[runs] = d; runReduced[runs] = reduced; runs++; }
         }
-        var src = g.Contiguous().AsSpan();
+        var src = g.IsContiguous ? g : g.Clone0();
+        var result = Empty(target);
+        fixed (float* ps0 = src.Storage.Data, pr = result.Storage.Data)
+        {
+            float* ps = ps0 + src.Offset;
+            if (runs == 0 || (runs == 1 && !runReduced[0])) { src.CopyTo(result.AsSpan()); return result; }
+            if (runs == 1) { *pr = (float)Kernels.Reduce.Sum(ps, src.Numel); return result; }
+            if (runs == 2 && runReduced[0]) { Kernels.Reduce.SumMiddle(ps, 1, runSize[0], runSize[1], pr, 1f); return result; }
+            if (runs == 2) { Kernels.Reduce.SumLast(ps, runSize[0], runSize[1], pr, 1f); return result; }
+            if (runs == 3 && !runReduced[0]) { Kernels.Reduce.SumMiddle(ps, runSize[0], runSize[1], runSize[2], pr, 1f); return result; }
+        }
+
+        // General pattern: accumulate g into the result viewed with stride 0 on reduced dims.
+        result.AsSpan().Clear();
+        var st = new int[g.Rank];
+        var rs = result.strides;
+        for (int i = 0; i < g.Rank; i++)
+            st[i] = i < lead || (target[i - lead] == 1 && g.shape[i] != 1) ? 0 : rs[i - lead];
+        var sv = src.AsSpan();
         var dst = result.Storage.Data;
         int rank = g.Rank;
         Span<int> idx = stackalloc int[rank];
         int off = 0;
-        for (int n = 0; n < src.Length; n++)
+        for (int n = 0; n < sv.Length; n++)
         {
-            dst[off] += src[n];
+            dst[off] += sv[n];
             for (int k = rank - 1; k >= 0; k--)
             {
                 idx[k]++;

@@ -21,7 +21,7 @@ internal static class ImageFixtures
     public static IEnumerable<object[]> OfKind(string kind) =>
         Entries.Where(e => e.Kind == kind).Select(e => new object[] { e.File });
 
-    public static Entry Get(string file) => Entries.Single(e => e.File == file);
+    public static Entry Get(string file) => Entries.First(e => e.File == file);
 
     public static string PathOf(string rel) => Path.Combine(Dir, rel);
 

@@ -1,0 +1,265 @@
+using System.Runtime.CompilerServices;
+
+namespace VitSharp.Kernels;
+
+/// <summary>An element-wise function y = f(x), written once for every <see cref="IVec{TSelf}"/>.</summary>
+internal interface IVecUnaryOp
+{
+    static abstract TV Apply<TV>(TV x) where TV : struct, IVec<TV>;
+}
+
+/// <summary>An element-wise backward: dx = f'(a) · g, where a is the saved input or output.</summary>
+internal interface IVecBinaryOp
+{
+    static abstract TV Apply<TV>(TV a, TV g) where TV : struct, IVec<TV>;
+}
+
+internal struct GeluOp : IVecUnaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x) where TV : struct, IVec<TV>
+    {
+        var e = VMath.Erf(TV.Mul(x, TV.Splat(0.70710678118654752f)));
+        var hx = TV.Mul(x, TV.Splat(0.5f));
+        return TV.Fma(hx, e, hx);
+    }
+}
+
+internal struct GeluGradOp : IVecBinaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV>
+    {
+        // d/dx [x Φ(x)] = Φ(x) + x φ(x)
+        var cdf = TV.Fma(VMath.Erf(TV.Mul(x, TV.Splat(0.70710678118654752f))), TV.Splat(0.5f), TV.Splat(0.5f));
+        var pdf = TV.Mul(VMath.Exp(TV.Mul(TV.Mul(x, x), TV.Splat(-0.5f))), TV.Splat(0.39894228040143268f));
+        return TV.Mul(g, TV.Fma(x, pdf, cdf));
+    }
+}
+
+internal struct GeluTanhOp : IVecUnaryOp
+{
+    internal const float K0 = 0.79788456080286536f; // sqrt(2/pi)
+    internal const float K1 = 0.044715f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x) where TV : struct, IVec<TV>
+    {
+        var x2 = TV.Mul(x, x);
+        var u = TV.Mul(TV.Mul(x, TV.Splat(K0)), TV.Fma(x2, TV.Splat(K1), TV.Splat(1f)));
+        var th = VMath.Tanh(u);
+        var hx = TV.Mul(x, TV.Splat(0.5f));
+        return TV.Fma(hx, th, hx);
+    }
+}
+
+internal struct GeluTanhGradOp : IVecBinaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV>
+    {
+        var x2 = TV.Mul(x, x);
+        var u = TV.Mul(TV.Mul(x, TV.Splat(GeluTanhOp.K0)), TV.Fma(x2, TV.Splat(GeluTanhOp.K1), TV.Splat(1f)));
+        var th = VMath.Tanh(u);
+        var du = TV.Mul(TV.Splat(GeluTanhOp.K0), TV.Fma(x2, TV.Splat(3f * GeluTanhOp.K1), TV.Splat(1f)));
+        var sech2 = TV.Fma(TV.Mul(th, TV.Splat(-1f)), th, TV.Splat(1f));
+        // 0.5(1 + th) + 0.5 x sech² du
+        var d = TV.Fma(TV.Mul(TV.Mul(x, TV.Splat(0.5f)), sech2), du, TV.Fma(th, TV.Splat(0.5f), TV.Splat(0.5f)));
+        return TV.Mul(g, d);
+    }
+}
+
+internal struct TanhOp : IVecUnaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => VMath.Tanh(x);
+}
+
+/// <summary>Backward of tanh from its output y: g (1 - y²).</summary>
+internal struct TanhGradOp : IVecBinaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV y, TV g) where TV : struct, IVec<TV> =>
+        TV.Mul(g, TV.Fma(TV.Mul(y, TV.Splat(-1f)), y, TV.Splat(1f)));
+}
+
+internal struct ReluOp : IVecUnaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => TV.Max(x, TV.Splat(0f));
+}
+
+internal struct ReluGradOp : IVecBinaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV> =>
+        TV.Select(TV.LessThan(TV.Splat(0f), x), g, TV.Splat(0f));
+}
+
+internal struct IdentityOp : IVecUnaryOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => x;
+}
+
+/// <summary>Drivers that run element-wise ops over spans: SIMD level dispatch, and worker threads for large inputs.</summary>
+internal static unsafe class VecElementwise
+{
+    private const int ParallelThreshold = 1 << 15;
+    private const int Chunk = 1 << 14;
+
+    public static void Unary<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IVecUnaryOp
+    {
+        if (y.Length < x.Length) throw new ArgumentException("output shorter than input", nameof(y));
+        int n = x.Length;
+        fixed (float* px = x, py = y)
+        {
+            if (n < ParallelThreshold || Workers.ThreadCount == 1) UnaryRange<TOp>(px, py, n, Cpu.Level);
+            else Workers.For((n + Chunk - 1) / Chunk, new UnaryJob<TOp> { X = px, Y = py, N = n, Level = Cpu.Level });
+        }
+    }
+
+    public static void Binary<TOp>(ReadOnlySpan<float> a, ReadOnlySpan<float> g, Span<float> y) where TOp : struct, IVecBinaryOp
+    {
+        if (g.Length < a.Length || y.Length < a.Length) throw new ArgumentException("span lengths differ");
+        int n = a.Length;
+        fixed (float* pa = a, pg = g, py = y)
+        {
+            if (n < ParallelThreshold || Workers.ThreadCount == 1) BinaryRange<TOp>(pa, pg, py, n, Cpu.Level);
+            else Workers.For((n + Chunk - 1) / Chunk, new BinaryJob<TOp> { A = pa, G = pg, Y = py, N = n, Level = Cpu.Level });
+        }
+    }
+
+    private struct UnaryJob<TOp> : IParallelJob where TOp : struct, IVecUnaryOp
+    {
+        public float* X, Y;
+        public int N;
+        public SimdLevel Level;
+        public readonly void Execute(int index)
+        {
+            int s = index * Chunk, len = Math.Min(Chunk, N - s);
+            UnaryRange<TOp>(X + s, Y + s, len, Level);
+        }
+    }
+
+    private struct BinaryJob<TOp> : IParallelJob where TOp : struct, IVecBinaryOp
+    {
+        public float* A, G, Y;
+        public int N;
+        public SimdLevel Level;
+        public readonly void Execute(int index)
+        {
+            int s = index * Chunk, len = Math.Min(Chunk, N - s);
+            BinaryRange<TOp>(A + s, G + s, Y + s, len, Level);
+        }
+    }
+
+    internal static void UnaryRange<TOp>(float* x, float* y, int n, SimdLevel level) where TOp : struct, IVecUnaryOp
+    {
+        switch (level)
+        {
+            case SimdLevel.Vector512: UnaryCore<TOp, V512>(x, y, n); break;
+            case SimdLevel.Vector256: UnaryCore<TOp, V256>(x, y, n); break;
+            default: UnaryCore<TOp, V1>(x, y, n); break;
+        }
+    }
+
+    internal static void BinaryRange<TOp>(float* a, float* g, float* y, int n, SimdLevel level) where TOp : struct, IVecBinaryOp
+    {
+        switch (level)
+        {
+            case SimdLevel.Vector512: BinaryCore<TOp, V512>(a, g, y, n); break;
+            case SimdLevel.Vector256: BinaryCore<TOp, V256>(a, g, y, n); break;
+            default: BinaryCore<TOp, V1>(a, g, y, n); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UnaryCore<TOp, TV>(float* x, float* y, int n) where TOp : struct, IVecUnaryOp where TV : struct, IVec<TV>
+    {
+        int i = 0;
+        for (; i <= n - TV.Count; i += TV.Count) TV.Store(TOp.Apply(TV.Load(ref x[i])), ref y[i]);
+        for (; i < n; i++) y[i] = TOp.Apply(new V1(x[i])).V;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BinaryCore<TOp, TV>(float* a, float* g, float* y, int n) where TOp : struct, IVecBinaryOp where TV : struct, IVec<TV>
+    {
+        int i = 0;
+        for (; i <= n - TV.Count; i += TV.Count) TV.Store(TOp.Apply(TV.Load(ref a[i]), TV.Load(ref g[i])), ref y[i]);
+        for (; i < n; i++) y[i] = TOp.Apply(new V1(a[i]), new V1(g[i])).V;
+    }
+
+    /// <summary>In place over a row-major (rows × cols) matrix: h[r, c] = f(h[r, c] + bias[c]) (bias optional).</summary>
+    public static void BiasAct<TOp>(Span<float> h, int rows, int cols, ReadOnlySpan<float> bias, Span<float> act) where TOp : struct, IVecUnaryOp
+    {
+        fixed (float* ph = h, pb = bias, pa = act)
+        {
+            var job = new BiasActJob<TOp> { H = ph, B = bias.IsEmpty ? null : pb, A = pa, Cols = cols, Level = Cpu.Level, RowsPerJob = Math.Max(1, Chunk / Math.Max(cols, 1)), Rows = rows };
+            int jobs = (rows + job.RowsPerJob - 1) / job.RowsPerJob;
+            if ((long)rows * cols < ParallelThreshold) for (int j = 0; j < jobs; j++) job.Execute(j);
+            else Workers.For(jobs, job);
+        }
+    }
+
+    private struct BiasActJob<TOp> : IParallelJob where TOp : struct, IVecUnaryOp
+    {
+        public float* H, B, A;
+        public int Cols, Rows, RowsPerJob;
+        public SimdLevel Level;
+        public readonly void Execute(int index)
+        {
+            int r0 = index * RowsPerJob, r1 = Math.Min(Rows, r0 + RowsPerJob);
+            for (int r = r0; r < r1; r++)
+            {
+                float* h = H + (long)r * Cols, a = A + (long)r * Cols;
+                if (B != null) Add(h, B, Cols, Level);
+                UnaryRange<TOp>(h, a, Cols, Level);
+            }
+        }
+    }
+
+    /// <summary>y[i] += b[i].</summary>
+    internal static void Add(float* y, float* b, int n, SimdLevel level)
+    {
+        switch (level)
+        {
+            case SimdLevel.Vector512: AddCore<V512>(y, b, n); break;
+            case SimdLevel.Vector256: AddCore<V256>(y, b, n); break;
+            default: AddCore<V1>(y, b, n); break;
+        }
+    }
+
+    private static void AddCore<TV>(float* y, float* b, int n) where TV : struct, IVec<TV>
+    {
+        int i = 0;
+        for (; i <= n - TV.Count; i += TV.Count) TV.Store(TV.Add(TV.Load(ref y[i]), TV.Load(ref b[i])), ref y[i]);
+        for (; i < n; i++) y[i] += b[i];
+    }
+}
+
+/// <summary>
+/// Activation kernels over spans (GELU exact and tanh, tanh, ReLU) and their backward passes.
+/// The GELU backward takes the forward input; the tanh backward takes the forward output.
+/// </summary>
+public static class Activations
+{
+    public static void Gelu(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<GeluOp>(x, y);
+    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<GeluGradOp>(x, dy, dx);
+    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<GeluTanhOp>(x, y);
+    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<GeluTanhGradOp>(x, dy, dx);
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<TanhOp>(x, y);
+    public static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<TanhGradOp>(y, dy, dx);
+    public static void Relu(ReadOnlySpan<float> x, Span<float> y) => VecElementwise.Unary<ReluOp>(x, y);
+    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => VecElementwise.Binary<ReluGradOp>(x, dy, dx);
+
+    /// <summary>Exact GELU of one value.</summary>
+    public static float GeluScalar(float x) => GeluOp.Apply(new V1(x)).V;
+
+    /// <summary>In place on a row-major (rows × cols) matrix: h = h + bias (per column); act = GELU(h).</summary>
+    public static void BiasGelu(Span<float> h, int rows, int cols, ReadOnlySpan<float> bias, Span<float> act, bool tanhApproximation = false)
+    {
+        if (tanhApproximation) VecElementwise.BiasAct<GeluTanhOp>(h, rows, cols, bias, act);
+        else VecElementwise.BiasAct<GeluOp>(h, rows, cols, bias, act);
+    }
+}

@@ -1,0 +1,155 @@
+using System.Text.Json;
+using VitSharp.Autograd;
+using VitSharp.Kernels;
+using VitSharp.Tensors;
+
+namespace VitSharp.Tests.Functional;
+
+/// <summary>Helpers shared by the NN-kernel and functional tests.</summary>
+public static class NnTestUtil
+{
+    /// <summary>Every SIMD level this machine can run, widest first.</summary>
+    public static IEnumerable<SimdLevel> Levels()
+    {
+        for (var l = Cpu.Detected; l >= SimdLevel.Scalar; l--) yield return l;
+    }
+
+    /// <summary>Runs <paramref name="body"/> once per SIMD level with kernels forced to it.</summary>
+    public static void ForEachLevel(Action<SimdLevel> body)
+    {
+        foreach (var l in Levels()) Cpu.With(l, () => body(l));
+    }
+
+    public static float[] Rand(Rng rng, int n, float lo = -1, float hi = 1)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = lo + rng.NextFloat() * (hi - lo);
+        return a;
+    }
+
+    public static Tensor RandT(Rng rng, float lo, float hi, params int[] shape) => Tensor.FromArray(Rand(rng, Tensor.CheckedNumel(shape), lo, hi), shape);
+
+    public static Tensor Leaf(Rng rng, params int[] shape)
+    {
+        var t = RandT(rng, -1, 1, shape);
+        t.RequiresGrad = true;
+        return t;
+    }
+
+    public static void Close(ReadOnlySpan<double> expected, ReadOnlySpan<float> actual, double atol, double rtol = 0, string what = "")
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double d = Math.Abs(expected[i] - actual[i]);
+            if (!(d <= atol + rtol * Math.Abs(expected[i])))
+                Assert.Fail($"{what} element {i}: expected {expected[i]:G9}, got {actual[i]:G9} (diff {d:G3})");
+        }
+    }
+
+    public static void Close(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double atol, double rtol = 0, string what = "")
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double d = Math.Abs((double)expected[i] - actual[i]);
+            if (!(d <= atol + rtol * Math.Abs(expected[i])) && !(float.IsNaN(expected[i]) && float.IsNaN(actual[i])) && expected[i] != actual[i])
+                Assert.Fail($"{what} element {i}: expected {expected[i]:G9}, got {actual[i]:G9} (diff {d:G3})");
+        }
+    }
+
+    /// <summary>
+    /// Finite-difference check of every input with RequiresGrad: backward of Σ f(x)⊙W (W fixed random) is run
+    /// by seeding backward with W directly, then compared with central differences in float32.
+    /// </summary>
+    public static void GradCheck(Func<Tensor[], Tensor> f, Tensor[] inputs, float eps = 1e-2f, float atol = 2e-3f, float rtol = 2e-2f, int seed = 1234)
+    {
+        var output = f(inputs);
+        var rng = new Rng((ulong)seed);
+        var w = Tensor.Empty(output.Shape);
+        var ws = w.AsSpan();
+        for (int i = 0; i < ws.Length; i++) ws[i] = (float)rng.NextGaussian();
+        foreach (var x in inputs) x.Grad = null;
+        output.Backward(w);
+        for (int n = 0; n < inputs.Length; n++)
+        {
+            var x = inputs[n];
+            if (!x.RequiresGrad) continue;
+            Assert.True(x.Grad != null, $"input {n}: no gradient was computed");
+            var analytic = x.Grad!.ToArray();
+            Assert.True(x.IsContiguous, "grad check inputs must be contiguous");
+            var data = x.Storage.Data;
+            for (int i = 0; i < x.Numel; i++)
+            {
+                int o = x.Offset + i;
+                float saved = data[o];
+                double lp, lm;
+                using (Graph.NoGrad())
+                {
+                    data[o] = saved + eps;
+                    lp = Dot(f(inputs), ws);
+                    data[o] = saved - eps;
+                    lm = Dot(f(inputs), ws);
+                }
+                data[o] = saved;
+                double numeric = (lp - lm) / (2 * eps);
+                double diff = Math.Abs(numeric - analytic[i]);
+                Assert.True(diff <= atol + rtol * Math.Abs(numeric),
+                    $"input {n} element {i}: analytic {analytic[i]:G6} vs numeric {numeric:G6} (diff {diff:G3})");
+            }
+        }
+    }
+
+    private static double Dot(Tensor t, Span<float> w)
+    {
+        var o = t.ToArray();
+        double s = 0;
+        for (int i = 0; i < o.Length; i++) s += (double)o[i] * w[i];
+        return s;
+    }
+
+    /// <summary>erf in double: e^(-x²)·Σ 2ⁿx^(2n+1)/(2n+1)!! (all terms positive, no cancellation).</summary>
+    public static double ErfRef(double x)
+    {
+        double ax = Math.Abs(x);
+        if (ax > 7) return Math.Sign(x);
+        double term = ax, sum = ax, x2 = ax * ax;
+        for (int n = 1; n < 400; n++)
+        {
+            term *= 2 * x2 / (2 * n + 1);
+            sum += term;
+            if (term < sum * 1e-17) break;
+        }
+        return Math.Sign(x) * 2 / Math.Sqrt(Math.PI) * Math.Exp(-x2) * sum;
+    }
+}
+
+/// <summary>Reads PyTorch reference arrays written by scripts/make_functional_fixtures.py.</summary>
+public sealed class FunctionalFixtures
+{
+    private readonly string dir;
+    private readonly JsonElement manifest;
+
+    private FunctionalFixtures(string dir, JsonElement manifest) { this.dir = dir; this.manifest = manifest; }
+
+    public static FunctionalFixtures Load()
+    {
+        string dir = Path.Combine(AppContext.BaseDirectory, "fixtures", "functional");
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "manifest.json")));
+        return new FunctionalFixtures(dir, doc.RootElement.Clone());
+    }
+
+    public JsonElement Case(string name) => manifest.GetProperty(name);
+
+    public IEnumerable<string> CaseNames() => manifest.EnumerateObject().Select(p => p.Name).ToList();
+
+    /// <summary>Array <paramref name="array"/> of case <paramref name="name"/> as a tensor (float32 little-endian raw file).</summary>
+    public Tensor Get(string name, string array)
+    {
+        var shape = manifest.GetProperty(name).GetProperty("arrays").GetProperty(array).EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var bytes = File.ReadAllBytes(Path.Combine(dir, $"{name}.{array}.bin"));
+        var data = new float[bytes.Length / 4];
+        for (int i = 0; i < data.Length; i++) data[i] = BitConverter.ToSingle(bytes, i * 4);
+        return Tensor.FromArray(data, shape);
+    }
+}

@@ -1,0 +1,352 @@
+using VitSharp.Kernels;
+
+namespace VitSharp.Tests.Kernels;
+
+public class GemmTests
+{
+    private static readonly int[] OddSizes = [1, 2, 3, 7, 13, 31, 33, 97, 130, 257];
+
+    private static IEnumerable<SimdLevel> Levels()
+    {
+        yield return SimdLevel.Scalar;
+        if (Cpu.Detected >= SimdLevel.Vector256) yield return SimdLevel.Vector256;
+        if (Cpu.Detected >= SimdLevel.Vector512) yield return SimdLevel.Vector512;
+    }
+
+    private static float[] RandomArray(Random rng, int length, float nanFill = 0f)
+    {
+        var x = new float[length];
+        for (int i = 0; i < length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        if (float.IsNaN(nanFill)) Array.Fill(x, float.NaN);
+        return x;
+    }
+
+    /// <summary>Naive GEMM in double; also returns per-element magnitude bounds for the tolerance.</summary>
+    private static (double[] Value, double[] Scale) Reference(bool ta, bool tb, int m, int n, int k, float alpha,
+        float[] a, int lda, float[] b, int ldb, float beta, float[] c, int ldc, float[]? bias = null)
+    {
+        var v = new double[m * n];
+        var s = new double[m * n];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double acc = 0, mag = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    double av = ta ? a[p * lda + i] : a[i * lda + p];
+                    double bv = tb ? b[j * ldb + p] : b[p * ldb + j];
+                    acc += av * bv;
+                    mag += Math.Abs(av * bv);
+                }
+                double cv = beta == 0 ? 0 : beta * (double)c[i * ldc + j];
+                double bi = bias == null ? 0 : bias[j];
+                v[i * n + j] = alpha * acc + cv + bi;
+                s[i * n + j] = Math.Abs(alpha) * mag + Math.Abs(cv) + Math.Abs(bi);
+            }
+        }
+        return (v, s);
+    }
+
+    private static void AssertClose((double[] Value, double[] Scale) expected, float[] c, int m, int n, int ldc, int k, string what)
+    {
+        double tol = 2e-7 * (8 + Math.Sqrt(k) * 4);
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double e = expected.Value[i * n + j], got = c[i * ldc + j];
+                double bound = tol * expected.Scale[i * n + j] + 1e-6;
+                if (!(Math.Abs(e - got) <= bound))
+                    Assert.Fail($"{what}: C[{i},{j}] = {got}, expected {e} (|diff| {Math.Abs(e - got):g3} > {bound:g3})");
+            }
+        }
+    }
+
+    /// <summary>Runs one randomized comparison; padding makes lda/ldb/ldc larger than a row (strided submatrices).</summary>
+    private static void Check(Random rng, bool ta, bool tb, int m, int n, int k, float alpha, float beta, int pad, string tag)
+    {
+        int aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
+        int lda = aCols + pad, ldb = bCols + pad, ldc = n + pad;
+        var a = RandomArray(rng, Math.Max(1, aRows * lda));
+        var b = RandomArray(rng, Math.Max(1, bRows * ldb));
+        var c = RandomArray(rng, m * ldc, beta == 0 ? float.NaN : 0f);
+        var expected = Reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        var cPad = (float[])c.Clone();
+        Gemm.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        AssertClose(expected, c, m, n, ldc, k, $"{tag} ta={ta} tb={tb} m={m} n={n} k={k} alpha={alpha} beta={beta} pad={pad}");
+        // The padding between rows of C must be untouched.
+        for (int i = 0; i < m; i++)
+            for (int j = n; j < ldc; j++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(cPad[i * ldc + j]), BitConverter.SingleToInt32Bits(c[i * ldc + j]));
+    }
+
+    [Fact]
+    public void OddShapes_AllTransposes_EachSimdLevel()
+    {
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(1 + (int)level);
+                for (int trial = 0; trial < 24; trial++)
+                {
+                    int m = OddSizes[rng.Next(OddSizes.Length)], n = OddSizes[rng.Next(OddSizes.Length)], k = OddSizes[rng.Next(OddSizes.Length)];
+                    foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+                        Check(rng, ta, tb, m, n, k, 1f, 0f, rng.Next(0, 4), level.ToString());
+                }
+            });
+        }
+    }
+
+    [Fact]
+    public void LargerThanOneBlock_EachSimdLevel()
+    {
+        // Crosses the KC, MC and panel boundaries (k > 256, m > 192) with ragged edges everywhere.
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(7);
+                Check(rng, false, false, 203, 97, 530, 1f, 0f, 3, level.ToString());
+                Check(rng, true, true, 130, 161, 300, 0.5f, 1f, 1, level.ToString());
+                Check(rng, false, true, 197, 64, 257, 1f, 0f, 0, level.ToString());
+                Check(rng, true, false, 31, 257, 513, -1f, 0.25f, 2, level.ToString());
+            });
+        }
+    }
+
+    [Fact]
+    public void SmallCacheBlocks_BothLoopOrders()
+    {
+        // MC/NC/loop order change only which tiles run when, never the arithmetic: force many blocks.
+        int mc = Gemm.MC, nc = Gemm.NC, order = Gemm.LoopOrder;
+        try
+        {
+            Gemm.MC = 24;
+            Gemm.NC = 64;
+            foreach (int o in new[] { 0, 1 })
+            {
+                Gemm.LoopOrder = o;
+                var rng = new Random(23 + o);
+                Check(rng, false, false, 101, 150, 300, 1f, 0f, 1, $"order {o}");
+                Check(rng, true, true, 61, 97, 513, 0.5f, 1f, 2, $"order {o}");
+            }
+        }
+        finally
+        {
+            Gemm.MC = mc;
+            Gemm.NC = nc;
+            Gemm.LoopOrder = order;
+        }
+    }
+
+    [Theory]
+    [InlineData(1f, 0f)]
+    [InlineData(2.5f, 0f)]
+    [InlineData(1f, 1f)]
+    [InlineData(-0.5f, 0.75f)]
+    [InlineData(0f, 2f)]
+    public void AlphaBetaVariants(float alpha, float beta)
+    {
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(11);
+                foreach (var (m, n, k) in new[] { (13, 33, 7), (97, 130, 31), (1, 31, 257), (33, 1, 13), (7, 13, 1), (2, 3, 2) })
+                    Check(rng, rng.Next(2) == 1, rng.Next(2) == 1, m, n, k, alpha, beta, 1, level.ToString());
+            });
+        }
+    }
+
+    [Fact]
+    public void BetaZero_OverwritesNaNGarbage()
+    {
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(3);
+                foreach (var (m, n, k) in new[] { (40, 70, 50), (1, 9, 5), (200, 33, 300) })
+                {
+                    var a = RandomArray(rng, m * k);
+                    var b = RandomArray(rng, k * n);
+                    var c = new float[m * n];
+                    Array.Fill(c, float.NaN);
+                    Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+                    Assert.All(c, v => Assert.True(float.IsFinite(v)));
+                }
+            });
+        }
+    }
+
+    [Fact]
+    public void KZero_ScalesC()
+    {
+        var c = new float[] { 1, 2, 3, 4, 5, 6 };
+        Gemm.Sgemm(false, false, 2, 3, 0, 1f, [], 1, [], 3, 2f, c, 3);
+        Assert.Equal(new float[] { 2, 4, 6, 8, 10, 12 }, c);
+        Array.Fill(c, float.NaN);
+        Gemm.Sgemm(false, false, 2, 3, 0, 1f, [], 1, [], 3, 0f, c, 3);
+        Assert.All(c, v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
+    public void StridedBatched_MatchesReference()
+    {
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(5);
+                foreach (var (batch, m, n, k, ta, tb) in new[] { (12, 37, 37, 16, false, true), (3, 13, 70, 33, true, false), (5, 64, 33, 100, false, false) })
+                {
+                    int aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
+                    int lda = aCols + 1, ldb = bCols + 2, ldc = n + 3;
+                    long sa = aRows * lda + 5, sb = bRows * ldb + 1, sc = m * ldc + 2;
+                    var a = RandomArray(rng, (int)(sa * batch));
+                    var b = RandomArray(rng, (int)(sb * batch));
+                    var c = RandomArray(rng, (int)(sc * batch));
+                    var c0 = (float[])c.Clone();
+                    Gemm.SgemmStridedBatched(ta, tb, m, n, k, 1.5f, a, lda, sa, b, ldb, sb, 0.5f, c, ldc, sc, batch);
+                    for (int i = 0; i < batch; i++)
+                    {
+                        var ai = a.AsSpan((int)(i * sa), (int)sa).ToArray();
+                        var bi = b.AsSpan((int)(i * sb), (int)sb).ToArray();
+                        var ci0 = c0.AsSpan((int)(i * sc), (int)sc).ToArray();
+                        var ci = c.AsSpan((int)(i * sc), (int)sc).ToArray();
+                        var expected = Reference(ta, tb, m, n, k, 1.5f, ai, lda, bi, ldb, 0.5f, ci0, ldc);
+                        AssertClose(expected, ci, m, n, ldc, k, $"{level} batch item {i}");
+                    }
+                }
+            });
+        }
+    }
+
+    [Fact]
+    public void PrepackedB_MatchesPlainSgemmBitForBit()
+    {
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(9);
+                foreach (var (m, n, k, ta, tb) in new[] { (197, 100, 300, false, true), (31, 257, 97, true, false), (130, 33, 513, false, false), (3, 65, 40, true, true) })
+                {
+                    int lda = (ta ? m : k) + 2, ldb = (tb ? k : n) + 1;
+                    var a = RandomArray(rng, (ta ? k : m) * lda);
+                    var b = RandomArray(rng, (tb ? n : k) * ldb);
+                    var packed = Gemm.PackB(tb, k, n, b, ldb);
+                    Assert.Equal(k, packed.K);
+                    Assert.Equal(n, packed.N);
+                    var c1 = RandomArray(rng, m * n);
+                    var c2 = (float[])c1.Clone();
+                    var expected = Reference(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, 0.25f, c1, n);
+                    Gemm.Sgemm(ta, m, 0.75f, a, lda, packed, 0.25f, c1, n);
+                    AssertClose(expected, c1, m, n, n, k, $"{level} packed m={m} n={n} k={k}");
+                    Gemm.Sgemm(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, 0.25f, c2, n);
+                    if ((long)m * n * k > 1 << 15 && m > 1) Assert.Equal(c2, c1);
+                }
+            });
+        }
+    }
+
+    private struct AffineEpilogue : IGemmEpilogue
+    {
+        public int[] Visits;
+        public int N;
+
+        public readonly void Apply(int row, int col0, Span<float> seg)
+        {
+            for (int j = 0; j < seg.Length; j++)
+            {
+                Interlocked.Increment(ref Visits[row * N + col0 + j]);
+                seg[j] = 2 * seg[j] + 1;
+            }
+        }
+    }
+
+    [Fact]
+    public void BiasAndEpilogue_VisitEveryElementOnce()
+    {
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(13);
+                foreach (var (m, n, k, prepacked) in new[] { (197, 130, 257, false), (197, 130, 257, true), (5, 7, 3, false), (64, 96, 64, true), (300, 500, 64, false) })
+                {
+                    var a = RandomArray(rng, m * k);
+                    var b = RandomArray(rng, n * k);
+                    var bias = RandomArray(rng, n);
+                    var c = RandomArray(rng, m * n, float.NaN);
+                    var expected = Reference(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n, bias);
+                    var epi = new AffineEpilogue { Visits = new int[m * n], N = n };
+                    if (prepacked) Gemm.Sgemm(false, m, 1f, a, k, Gemm.PackB(true, k, n, b, k), 0f, c, n, bias, epi);
+                    else Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n, bias, epi);
+                    Assert.All(epi.Visits, v => Assert.Equal(1, v));
+                    for (int i = 0; i < c.Length; i++) c[i] = (c[i] - 1) / 2;
+                    AssertClose(expected, c, m, n, n, k, $"{level} epilogue m={m} n={n} k={k} prepacked={prepacked}");
+                }
+            });
+        }
+    }
+
+    [Fact]
+    public void Deterministic_AcrossRunsAndThreadCounts()
+    {
+        var rng = new Random(17);
+        int m = 301, n = 517, k = 611;
+        var a = RandomArray(rng, m * k);
+        var b = RandomArray(rng, k * n);
+        int saved = Workers.ThreadCount;
+        try
+        {
+            float[]? first = null;
+            foreach (int threads in new[] { 1, 2, 3, 4, 2 })
+            {
+                Workers.ThreadCount = threads;
+                var c = new float[m * n];
+                Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, c, n);
+                if (first == null) first = c;
+                else Assert.Equal(first, c);
+            }
+            var expected = Reference(false, false, m, n, k, 1f, a, k, b, n, 0f, first!, n);
+            AssertClose(expected, first!, m, n, n, k, "threads");
+        }
+        finally
+        {
+            Workers.ThreadCount = saved;
+        }
+    }
+
+    [Fact]
+    public void MultiThreadGrid_MatchesReference()
+    {
+        // 4 threads on any machine: exercises 2×2 grids and the shared packed B.
+        int saved = Workers.ThreadCount;
+        try
+        {
+            Workers.ThreadCount = 4;
+            var rng = new Random(19);
+            Check(rng, false, false, 1576 / 4, 768, 300, 1f, 0f, 0, "grid");
+            Check(rng, true, true, 97, 2049, 130, 1f, 1f, 1, "grid");
+            Check(rng, false, true, 600, 40, 257, 1f, 0f, 2, "grid");
+        }
+        finally
+        {
+            Workers.ThreadCount = saved;
+        }
+    }
+
+    [Fact]
+    public void BadArguments_ThrowWithShapes()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 4, 4, 1f, new float[15], 4, new float[16], 4, 0f, new float[16], 4));
+        Assert.Contains("A", ex.Message);
+        Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 4, 4, 1f, new float[16], 3, new float[16], 4, 0f, new float[16], 4));
+        Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, true, 4, 4, 4, 1f, new float[16], 4, new float[16], 4, 0f, new float[16], 4, new float[3], default(NoEpilogue)));
+        Assert.Throws<ArgumentException>(() => Gemm.PackB(true, 5, 4, new float[19], 5));
+    }
+}
