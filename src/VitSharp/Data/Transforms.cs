@@ -90,6 +90,10 @@ public static class Transforms
         return new Compose(steps, tsteps);
     }
 
+    /// <summary>Only ToTensor + Normalize (images already at model size, e.g. 28×28 Fashion-MNIST).</summary>
+    public static Compose Normalized(float[]? mean = null, float[]? std = null) =>
+        new([], [new Normalize(mean ?? HalfMean, std ?? HalfStd)]);
+
     /// <summary>Resize(shorter side = resizeTo, default size·256/224) + CenterCrop(size) + ToTensor + Normalize.</summary>
     public static Compose EvalPreset(int size, int? resizeTo = null, float[]? mean = null, float[]? std = null,
         ResampleFilter filter = ResampleFilter.Bilinear, int? width = null)
@@ -252,24 +256,14 @@ public sealed class ConvertChannels(int channels) : IImageTransform
 {
     public Image Apply(Image image, Rng rng) => ToChannels(image, channels);
 
-    public static Image ToChannels(Image image, int channels)
+    /// <summary>PIL's convert("RGB") (gray replicated, alpha dropped) or convert("L").</summary>
+    public static Image ToChannels(Image image, int channels) => channels switch
     {
-        if (image.Channels == channels) return image;
-        var dst = new Image(image.Width, image.Height, channels);
-        var s = image.Pixels;
-        var d = dst.Pixels;
-        int c = image.Channels, n = image.Width * image.Height;
-        for (int i = 0; i < n; i++)
-        {
-            byte r, g, b;
-            if (c >= 3) { r = s[i * c]; g = s[i * c + 1]; b = s[i * c + 2]; }
-            else { r = g = b = s[i * c]; }
-            if (channels == 1) d[i] = c >= 3 ? ColorOps.Luma(r, g, b) : r;
-            else if (channels == 3) { d[i * 3] = r; d[i * 3 + 1] = g; d[i * 3 + 2] = b; }
-            else throw new VitException($"cannot convert a {c}-channel image to {channels} channels");
-        }
-        return dst;
-    }
+        _ when image.Channels == channels => image,
+        3 => ImageConvert.ToRgb(image),
+        1 => ImageConvert.ToGray(image),
+        _ => throw new VitException($"cannot convert a {image.Channels}-channel image to {channels} channels"),
+    };
 }
 
 /// <summary>ToTensor: HWC bytes → CHW floats in [0, 1].</summary>
