@@ -9,8 +9,16 @@ public class StochasticTests
 {
     private static VitConfig Small => new()
     {
-        ImgHeight = 16, ImgWidth = 16, PatchSize = 4, EmbedDim = 24, Depth = 4, NumHeads = 3, NumClasses = 5,
-        DropRate = 0.1f, AttnDropRate = 0.1f, DropPathRate = 0.3f,
+        ImgHeight = 16,
+        ImgWidth = 16,
+        PatchSize = 4,
+        EmbedDim = 24,
+        Depth = 4,
+        NumHeads = 3,
+        NumClasses = 5,
+        DropRate = 0.1f,
+        AttnDropRate = 0.1f,
+        DropPathRate = 0.3f,
     };
 
     [Fact]
