@@ -61,6 +61,8 @@ public sealed class VitTrainingTests : IDisposable
         var events = EventReader.ReadEvents(Directory.GetFiles(Path.Combine(dir, "full"), "events.out.tfevents.*").Single());
         Assert.Equal(3 * 5, events.Sum(e => e.Scalars.Count));
 
+        CheckPredict(Path.Combine(dir, "full"));
+
         var part = NewModel(1);
         using var cts = new CancellationTokenSource();
         var t1 = Make(part, opts, Path.Combine(dir, "part"));
@@ -71,5 +73,49 @@ public sealed class VitTrainingTests : IDisposable
         var a = full.NamedParameters().ToList();
         var b = resumed.NamedParameters().ToList();
         for (int i = 0; i < a.Count; i++) Assert.Equal(a[i].Param.ToArray(), b[i].Param.ToArray());
+    }
+
+    private static void CheckPredict(string runDir)
+    {
+        // Two 8×8 grayscale images: one per class pattern of the synthetic data, saved as PNG.
+        var imgDir = Path.Combine(runDir, "images");
+        Directory.CreateDirectory(imgDir);
+        for (int y = 0; y < 2; y++)
+        {
+            var img = new VitSharp.Imaging.Image(8, 8, 1);
+            var px = img.Pixels;
+            for (int k = 0; k < 64; k++) px[k] = (byte)((k / 8 + k % 8) % 3 == y ? 230 : 100);
+            VitSharp.Imaging.ImageEncoder.SavePng(img, Path.Combine(imgDir, $"img{y}.png"));
+        }
+
+        foreach (var file in new[] { Trainer.BestFile, Trainer.LastFile })
+        {
+            var loaded = ModelLoading.Load(Path.Combine(runDir, file));
+            Assert.Equal(["a", "b", "c"], loaded.Classes);
+            var batch = loaded.LoadImages(Directory.GetFiles(imgDir).Order().ToList());
+            Assert.Equal([2, 1, 8, 8], batch.Shape);
+        }
+
+        var stdout = Console.Out;
+        var sw = new StringWriter();
+        Console.SetOut(sw);
+        int rc;
+        try { rc = VitSharp.Cli.Program.Main(["predict", "--model", Path.Combine(runDir, Trainer.BestFile), "--json", "--logits", "--top-k", "2", imgDir]); }
+        finally { Console.SetOut(stdout); }
+        Assert.Equal(0, rc);
+        using var doc = System.Text.Json.JsonDocument.Parse(sw.ToString());
+        var arr = doc.RootElement.EnumerateArray().ToList();
+        Assert.Equal(2, arr.Count);
+        Assert.EndsWith("img0.png", arr[0].GetProperty("image").GetString());
+        var preds = arr[0].GetProperty("predictions").EnumerateArray().ToList();
+        Assert.Equal(2, preds.Count);
+        Assert.Contains(preds[0].GetProperty("label").GetString(), new[] { "a", "b", "c" });
+        Assert.True(preds[0].GetProperty("probability").GetDouble() >= preds[1].GetProperty("probability").GetDouble());
+        Assert.Equal(3, arr[0].GetProperty("logits").GetArrayLength());
+
+        var err = Console.Error;
+        Console.SetError(new StringWriter());
+        try { Assert.Equal(2, VitSharp.Cli.Program.Main(["predict", "--model", Path.Combine(runDir, "missing.safetensors"), imgDir])); }
+        finally { Console.SetError(err); }
     }
 }
