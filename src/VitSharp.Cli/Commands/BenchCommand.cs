@@ -14,6 +14,6 @@ internal static class BenchCommand
 
     private static IEnumerable<Command> Subcommands()
     {
-        yield break;
+        yield return BenchGemmCommand.Build();
     }
 }

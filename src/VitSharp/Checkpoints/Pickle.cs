@@ -206,6 +206,13 @@ public sealed class RestrictedUnpickler
                 case 0x8c: Push(Utf8(U8())); break; // SHORT_BINUNICODE
                 case (byte)'U': Push(Encoding.Latin1.GetString(Bytes(U8()))); break; // SHORT_BINSTRING
                 case (byte)'T': Push(Encoding.Latin1.GetString(Bytes(Len32()))); break; // BINSTRING
+                case (byte)'S': // STRING (protocol 0): a quoted literal on one line; escapes are kept verbatim
+                    {
+                        var line = Line();
+                        if (line.Length < 2 || (line[0] != '\'' && line[0] != '"') || line[^1] != line[0]) throw Err("malformed pickle STRING");
+                        Push(line[1..^1]);
+                        break;
+                    }
                 case (byte)'C': Push(Bytes(U8()).ToArray()); break; // SHORT_BINBYTES
                 case (byte)'B': Push(Bytes(Len32()).ToArray()); break; // BINBYTES
                 case (byte)'N': Push(null); break;
@@ -403,7 +410,7 @@ public sealed class RestrictedUnpickler
     private string Line()
     {
         int end = Array.IndexOf(d, (byte)'\n', pos);
-        if (end < 0 || end - pos > 1000) throw Err("pickle truncated in a GLOBAL name");
+        if (end < 0 || end - pos > 1000) throw Err("pickle truncated or overlong text line (GLOBAL/STRING)");
         var s = Encoding.ASCII.GetString(d, pos, end - pos);
         pos = end + 1;
         return s;

@@ -297,6 +297,11 @@ internal sealed unsafe partial class JpegDecoder
             c.BlocksWPad = _mcusX * c.H;
             c.BlocksHPad = _mcusY * c.V;
         }
+        // Every block costs at least one bit in any valid file (its DC code), so a file this short
+        // cannot hold the image it declares: refuse it before allocating buffers for that size.
+        long blocks = 0;
+        foreach (var c in _comps) blocks += (long)c.BlocksW * c.BlocksH;
+        if ((long)_len * 8 < blocks) throw Fail($"file is truncated: {_len} bytes cannot hold a {w}x{h} image");
         _frameSeen = true;
     }
 

@@ -106,6 +106,9 @@ internal static class PngDecoder
         }
         if (rawTotal > int.MaxValue) throw Fail("image too large");
 
+        // Deflate cannot expand more than ~1032:1; a larger claim means truncated or forged data, refused
+        // before the output buffer for the declared size is allocated.
+        if (rawTotal > idatTotal * 1032 + 1024) throw Fail($"image data is truncated ({idatTotal} compressed bytes cannot hold {width}x{height})");
         var compressed = new byte[idatTotal];
         int cp = 0;
         foreach (var (off, l) in idat)
