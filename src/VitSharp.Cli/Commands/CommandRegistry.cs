@@ -10,5 +10,6 @@ internal static class CommandRegistry
         yield return BenchCommand.Build();
         yield return InfoCommand.Build();
         yield return ConvertCommand.Build();
+        yield return PredictCommand.Build();
     }
 }
