@@ -78,11 +78,6 @@ internal sealed unsafe partial class JpegDecoder
                 }
                 EmitRows((my + 1) * 8 * _maxV);
             }
-            foreach (var c in _comps)
-            {
-                c.Coeffs = null;
-                c.CoeffPtr = null;
-            }
         }
         EmitRows(int.MaxValue);
         var img = _img;
