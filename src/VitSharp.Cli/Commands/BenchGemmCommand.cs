@@ -7,11 +7,12 @@ namespace VitSharp.Cli.Commands;
 
 /// <summary>
 /// `vit bench gemm`: the same-run FMA peak, then GFLOP/s and fraction of peak for 2048³ and the ViT-B/16 GEMM
-/// shapes (batch 1 = 197 rows, batch 8 = 1576 rows), NN and NT (B stored n×k, as nn.Linear stores weights).
+/// shapes (batch 1 = 197 rows, batch 8 = 1576 rows), NN and NT (B stored n×k, as nn.Linear stores weights), NT with
+/// the weight pre-packed, and the fused attention kernel at 12 heads × 197 tokens × 64.
 /// </summary>
 internal static class BenchGemmCommand
 {
-    private sealed record Shape(string Name, int M, int N, int K, bool TransB);
+    private sealed record Shape(string Name, int M, int N, int K, bool TransB, bool Prepacked = false);
 
     private sealed record Result(string Name, int M, int N, int K, double Gflops);
 
@@ -59,6 +60,15 @@ internal static class BenchGemmCommand
                 yield return new Shape($"vit-b proj {suffix}", rows, 768, 768, nt);
             }
         }
+        // What the model runs: nn.Linear weights (n×k) packed once at load (Gemm.PackB), so no B packing per call.
+        foreach (int rows in new[] { 197, 1576 })
+        {
+            string suffix = $"{(rows == 197 ? "b1" : "b8")} NT packed";
+            yield return new Shape($"vit-b qkv {suffix}", rows, 2304, 768, true, true);
+            yield return new Shape($"vit-b fc1 {suffix}", rows, 3072, 768, true, true);
+            yield return new Shape($"vit-b fc2 {suffix}", rows, 768, 3072, true, true);
+            yield return new Shape($"vit-b proj {suffix}", rows, 768, 768, true, true);
+        }
     }
 
     private static void Run(bool json, int threads, double seconds, string? filter)
@@ -79,7 +89,14 @@ internal static class BenchGemmCommand
             results.Add(r);
             if (!json) Console.WriteLine($"{r.Name,-24} {r.M,6} {r.N,6} {r.K,6} {r.Gflops,9:F1} {r.Gflops / peak,8:P1}");
         }
-        // TODO(attention): add "attention 12x197x64" once VitSharp.Kernels.Attention lands on main.
+        const string attName = "attention 12 heads x197x64";
+        if (filter == null || attName.Contains(filter, StringComparison.OrdinalIgnoreCase))
+        {
+            // Fused softmax(q·kᵀ/√d)·v of one ViT-B/16 image; m = n = tokens, k = head dim; flops of both products.
+            var r = new Result(attName, 197, 197, 64, MeasureAttention(12, 197, 64, seconds));
+            results.Add(r);
+            if (!json) Console.WriteLine($"{r.Name,-24} {r.M,6} {r.N,6} {r.K,6} {r.Gflops,9:F1} {r.Gflops / peak,8:P1}");
+        }
         if (json) WriteJson(peak, results);
     }
 
@@ -90,8 +107,26 @@ internal static class BenchGemmCommand
         var b = RandomArray(rng, s.K * s.N);
         var c = new float[s.M * s.N];
         int ldb = s.TransB ? s.K : s.N;
-        void Once() => Gemm.Sgemm(false, s.TransB, s.M, s.N, s.K, 1f, a, s.K, b, ldb, 0f, c, s.N);
+        var packed = s.Prepacked ? Gemm.PackB(s.TransB, s.K, s.N, b, ldb) : null;
+        void Once()
+        {
+            if (packed != null) Gemm.Sgemm(false, s.M, 1f, a, s.K, packed, 0f, c, s.N);
+            else Gemm.Sgemm(false, s.TransB, s.M, s.N, s.K, 1f, a, s.K, b, ldb, 0f, c, s.N);
+        }
         return Time(Once, 2.0 * s.M * s.N * s.K, seconds);
+    }
+
+    private static double MeasureAttention(int heads, int tokens, int dh, double seconds)
+    {
+        var rng = new Random(7);
+        int n = heads * tokens * dh;
+        var q = RandomArray(rng, n);
+        var k = RandomArray(rng, n);
+        var v = RandomArray(rng, n);
+        var o = new float[n];
+        float scale = 1f / MathF.Sqrt(dh);
+        void Once() => Attention.Forward(q, k, v, o, 1, heads, tokens, dh, scale);
+        return Time(Once, 4.0 * heads * tokens * tokens * dh, seconds);
     }
 
     /// <summary>Median GFLOP/s of 5 samples after warm-up; each sample repeats the call for ≥ seconds/5.</summary>

@@ -47,19 +47,24 @@ internal static class NnConv
             return y;
         }
         var yy = Tensor.Empty(n, o, g.OH, g.OW);
-        var col = new float[(long)rows * cols];
+        bool pointwise = g.KH == 1 && g.KW == 1 && stride == 1 && padding.IsZero;
+        var colArr = System.Buffers.ArrayPool<float>.Shared.Rent(pointwise ? 1 : Math.Max(1, rows * cols));
+        var col = colArr.AsSpan(0, pointwise ? 0 : rows * cols);
         var xs = NnUtil.Span(xd);
         var outS = yy.AsSpan();
         int inPlane = g.C * g.H * g.W;
         for (int s = 0; s < n; s++)
         {
             var dst = outS.Slice(s * o * cols, o * cols);
-            Conv2dKernels.Im2Col(xs.Slice(s * inPlane, inPlane), g, col);
+            // A 1×1 stride-1 unpadded convolution reads the image itself as its column matrix.
+            ReadOnlySpan<float> src = pointwise ? xs.Slice(s * inPlane, inPlane) : col;
+            if (!pointwise) Conv2dKernels.Im2Col(xs.Slice(s * inPlane, inPlane), g, col);
             if (rows == 0) dst.Clear();
-            else Gemm.Sgemm(false, false, o, cols, rows, 1f, NnUtil.Span(wd), rows, col, cols, 0f, dst, cols);
+            else Gemm.Sgemm(false, false, o, cols, rows, 1f, NnUtil.Span(wd), rows, src, cols, 0f, dst, cols);
             if (bias != null)
                 for (int c = 0; c < o; c++) System.Numerics.Tensors.TensorPrimitives.Add(dst.Slice(c * cols, cols), bspan[c], dst.Slice(c * cols, cols));
         }
+        System.Buffers.ArrayPool<float>.Shared.Return(colArr);
         if (grad) Graph.Record(yy, new ConvNode(x, weight, bias, xd, wd, g));
         return yy;
     }
@@ -81,7 +86,8 @@ internal static class NnConv
             Tensor? dx = x.RequiresGrad ? Tensor.Zeros(x.Shape) : null;
             Tensor? dw = w.RequiresGrad ? Tensor.Zeros(w.Shape) : null;
             Tensor? db = null;
-            var col = new float[(long)rows * cols];
+            var colArr = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(1, rows * cols));
+            var col = colArr.AsSpan(0, rows * cols);
             var xs = NnUtil.Span(xd!);
             for (int s = 0; s < n; s++)
             {
@@ -97,6 +103,7 @@ internal static class NnConv
                     Conv2dKernels.Col2Im(col, g, dx.AsSpan().Slice(s * inPlane, inPlane));
                 }
             }
+            System.Buffers.ArrayPool<float>.Shared.Return(colArr);
             if (Inputs.Length == 3 && Inputs[2].RequiresGrad)
             {
                 db = Tensor.Zeros(o);
@@ -158,9 +165,12 @@ internal static class NnConv
         int n = x.Shape[0], c = x.Shape[1];
         var xd = NnUtil.Dense(x);
         var y = Tensor.Empty(n, c, g.OH, g.OW);
-        var arg = new int[y.Numel];
+        bool grad = Graph.NeedsGrad(x);
+        // The argmax is only kept for the backward; inference borrows a pooled buffer.
+        var arg = grad ? new int[y.Numel] : System.Buffers.ArrayPool<int>.Shared.Rent(y.Numel);
         Pool.MaxPool2d(NnUtil.Span(xd), n * c, g, y.AsSpan(), arg);
-        if (Graph.NeedsGrad(x)) Graph.Record(y, new MaxPoolNode(x, arg));
+        if (grad) Graph.Record(y, new MaxPoolNode(x, arg));
+        else System.Buffers.ArrayPool<int>.Shared.Return(arg);
         return y;
     }
 

@@ -21,25 +21,36 @@ internal static class NnLinear
         yShape[^1] = outF;
         var h = Tensor.Empty(yShape);
         var hs = h.AsSpan();
-        if (inF == 0) hs.Clear();
-        else Gemm.Sgemm(false, true, m, outF, inF, 1f, NnUtil.Span(xd), inF, NnUtil.Span(wd), inF, 0f, hs, outF);
         var bspan = bias == null ? default : (ReadOnlySpan<float>)NnUtil.Span(NnUtil.Dense(bias));
         bool grad = Graph.NeedsGrad(x, weight, bias);
-        Tensor y;
-        if (!gelu)
+        Tensor y = h;
+        if (inF == 0)
         {
-            if (bias != null) VecElementwise.BiasAct<IdentityOp>(hs, m, outF, bspan, hs);
-            y = h;
+            // No products: y = bias (or 0), then the activation.
+            for (int r = 0; r < m; r++) { if (bias != null) bspan.CopyTo(hs.Slice(r * outF, outF)); else hs.Slice(r * outF, outF).Clear(); }
+            if (gelu)
+            {
+                y = grad ? Tensor.Empty(yShape) : h;
+                Activations.Gelu(hs, y.AsSpan());
+            }
+        }
+        else if (!gelu)
+        {
+            Gemm.Sgemm(false, true, m, outF, inF, 1f, NnUtil.Span(xd), inF, NnUtil.Span(wd), inF, 0f, hs, outF, bspan, default(NoEpilogue));
         }
         else if (!grad)
         {
-            Activations.BiasGelu(hs, m, outF, bspan, hs);
-            y = h;
+            // Bias and GELU applied to each C block while it is in cache.
+            Gemm.Sgemm(false, true, m, outF, inF, 1f, NnUtil.Span(xd), inF, NnUtil.Span(wd), inF, 0f, hs, outF, bspan, new GeluEpilogue(false));
         }
         else
         {
             y = Tensor.Empty(yShape);
-            Activations.BiasGelu(hs, m, outF, bspan, y.AsSpan());
+            unsafe
+            {
+                fixed (float* py = y.Storage.Data)
+                    Gemm.Sgemm(false, true, m, outF, inF, 1f, NnUtil.Span(xd), inF, NnUtil.Span(wd), inF, 0f, hs, outF, bspan, new GeluToEpilogue(py + y.Offset, outF, false));
+            }
         }
         if (grad) Graph.Record(y, new LinearNode(x, weight, bias, xd, wd, gelu ? h : null, m, op));
         return y;

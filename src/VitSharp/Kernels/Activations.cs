@@ -238,6 +238,38 @@ internal static unsafe class VecElementwise
     }
 }
 
+/// <summary>GEMM epilogue: GELU (exact or tanh) in place on each finished C segment.</summary>
+public readonly struct GeluEpilogue(bool tanhApproximation) : IGemmEpilogue
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void Apply(int row, int col0, Span<float> cSegment)
+    {
+        fixed (float* p = cSegment)
+        {
+            if (tanhApproximation) VecElementwise.UnaryRange<GeluTanhOp>(p, p, cSegment.Length, Cpu.Level);
+            else VecElementwise.UnaryRange<GeluOp>(p, p, cSegment.Length, Cpu.Level);
+        }
+    }
+}
+
+/// <summary>
+/// GEMM epilogue for training: C keeps the pre-activation (needed by the backward) and GELU of it is written to a
+/// second row-major matrix (row stride <c>ldo</c>) at the same position.
+/// </summary>
+public readonly unsafe struct GeluToEpilogue(float* output, int ldo, bool tanhApproximation) : IGemmEpilogue
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Apply(int row, int col0, Span<float> cSegment)
+    {
+        float* dst = output + (long)row * ldo + col0;
+        fixed (float* p = cSegment)
+        {
+            if (tanhApproximation) VecElementwise.UnaryRange<GeluTanhOp>(p, dst, cSegment.Length, Cpu.Level);
+            else VecElementwise.UnaryRange<GeluOp>(p, dst, cSegment.Length, Cpu.Level);
+        }
+    }
+}
+
 /// <summary>
 /// Activation kernels over spans (GELU exact and tanh, tanh, ReLU) and their backward passes.
 /// The GELU backward takes the forward input; the tanh backward takes the forward output.

@@ -291,6 +291,12 @@ public static unsafe partial class Gemm
             return;
         }
         Plan(in g, threads, out int tm, out int tn, out bool shareB);
+        if (tn == 1 && tm > 1 && (g.PB != null || shareB))
+        {
+            // Row blocks of ≥ ~384 rows cost nothing extra with a shared B (each A row is still packed once, B is
+            // re-streamed per block), and more blocks than threads let an idle participant take a late one's block.
+            tm *= Math.Clamp(g.M / tm / 384, 1, 4);
+        }
         float[]? shared = null;
         try
         {

@@ -151,8 +151,19 @@ public static class Pretrained
             config = FromDetected(DetectedArchitecture.Detect(canon, ckpt.Metadata, path));
         }
         if (overrides != null) config = overrides(config).Validate();
-        var model = new VisionTransformer(config, initialize: true);
+        // Random init of a large model costs seconds and is overwritten by the load; only tensors the
+        // checkpoint does not provide (dropped heads, missing keys) take values from a seeded fresh init.
+        var model = new VisionTransformer(config, initialize: false);
         var report = Load(model, ckpt, options);
+        var fill = report.Missing.Concat(report.Dropped).Concat(report.Mismatched.Select(m => m.Key)).ToHashSet(StringComparer.Ordinal);
+        if (fill.Count > 0)
+        {
+            var fresh = new VisionTransformer(config, new Rng(0)).StateDict();
+            var own = model.StateDict();
+            using var _ = Graph.NoGrad();
+            foreach (var k in fill)
+                if (own.TryGetValue(k, out var dst) && fresh.TryGetValue(k, out var src)) dst.CopyFrom(src);
+        }
         return (model, report);
     }
 

@@ -82,6 +82,7 @@ public class NpyTests
         Assert.Equal([7], Npy.ParseHeader("{ \"shape\" : ( 7 , ) ,\"descr\":\"<f8\",'fortran_order':True}", null).shape);
         Assert.Empty(Npy.ParseHeader("{'descr': '|b1', 'fortran_order': False, 'shape': ()}", null).shape);
         Assert.Equal([3, 4], Npy.ParseHeader("{'descr': '<i8', 'fortran_order': False, 'shape': (3L, 4L), }", null).shape);
+        Assert.Equal(DType.BF16, Npy.ParseHeader("{'descr': '|V2', 'fortran_order': False, 'shape': (2,)}", null).dtype);
         Assert.Throws<CheckpointException>(() => Npy.ParseHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}", null));
         Assert.Throws<CheckpointException>(() => Npy.ParseHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (2,)}", null));
         Assert.Throws<CheckpointException>(() => Npy.ParseHeader("{'descr': '<f4', 'shape': (2,)}", null));

@@ -210,31 +210,6 @@ public class NnKernelTests
     }
 
     [Fact]
-    public void Attention_ThreadCountDoesNotChangeResults()
-    {
-        var rng = new Rng(6);
-        var q = NnTestUtil.Leaf(rng, 1, 2, 67, 16);
-        var k = NnTestUtil.Leaf(rng, 1, 2, 67, 16);
-        var v = NnTestUtil.Leaf(rng, 1, 2, 67, 16);
-        var g = NnTestUtil.RandT(rng, -1, 1, 1, 2, 67, 16);
-        float[] Run(int threads)
-        {
-            int saved = Workers.ThreadCount;
-            Workers.ThreadCount = threads;
-            try
-            {
-                q.Grad = k.Grad = v.Grad = null;
-                var o = F.ScaledDotProductAttention(q, k, v, 0.25f, 0.2f, new Rng(9));
-                o.Backward(g);
-                return [.. o.ToArray(), .. q.Grad!.ToArray(), .. k.Grad!.ToArray(), .. v.Grad!.ToArray()];
-            }
-            finally { Workers.ThreadCount = saved; }
-        }
-        Assert.Equal(Run(1), Run(2));
-        Assert.Equal(Run(2), Run(3));
-    }
-
-    [Fact]
     public void Attention_DropoutMatchesExplicitMask()
     {
         // With dropout the output must equal (P ∘ M / (1 − p)) · V for the kernel's own mask.
@@ -266,13 +241,16 @@ public class NnKernelTests
     }
 
     [Theory]
-    [InlineData(1, 3, 3, 5, 1, 0, 0, 0, 0)]
-    [InlineData(2, 3, 8, 7, 2, 1, 2, 0, 1)]
-    [InlineData(1, 2, 9, 11, 3, 2, 1, 1, 2)]
-    public void Conv2d_MatchesDouble(int n, int c, int h, int w, int stride, int top, int bottom, int left, int right)
+    [InlineData(1, 3, 3, 5, 1, 0, 0, 0, 0, 3, 2)]
+    [InlineData(2, 3, 8, 7, 2, 1, 2, 0, 1, 3, 2)]
+    [InlineData(1, 2, 9, 11, 3, 2, 1, 1, 2, 3, 2)]
+    [InlineData(2, 4, 5, 6, 1, 0, 0, 0, 0, 1, 1)]
+    [InlineData(2, 4, 5, 6, 2, 0, 0, 0, 0, 1, 1)]
+    [InlineData(1, 3, 10, 9, 2, 2, 3, 2, 3, 7, 7)]
+    public void Conv2d_MatchesDouble(int n, int c, int h, int w, int stride, int top, int bottom, int left, int right, int kh, int kw)
     {
         var rng = new Rng(8);
-        int o = 5, kh = 3, kw = 2;
+        int o = 5;
         var x = NnTestUtil.RandT(rng, -1, 1, n, c, h, w);
         var wt = NnTestUtil.RandT(rng, -1, 1, o, c, kh, kw);
         var b = NnTestUtil.RandT(rng, -1, 1, o);
@@ -317,24 +295,6 @@ public class NnKernelTests
                     Assert.True(Math.Abs(ge - yg[i, j]) < 1e-5);
                 }
         }
-    }
-
-    [Fact]
-    public void Dropout_DeterministicForSeed_AndIndependentOfThreads()
-    {
-        var x = Tensor.Ones(300, 301);
-        var a = F.Dropout(x, 0.25f, true, new Rng(42)).ToArray();
-        int saved = Workers.ThreadCount;
-        Workers.ThreadCount = 1;
-        var b = F.Dropout(x, 0.25f, true, new Rng(42)).ToArray();
-        Workers.ThreadCount = saved;
-        Assert.Equal(a, b);
-        double kept = a.Count(v => v != 0) / (double)a.Length;
-        Assert.InRange(kept, 0.74, 0.76);
-        Assert.All(a, v => Assert.True(v == 0 || Math.Abs(v - 1 / 0.75f) < 1e-6));
-        Assert.NotEqual(a, F.Dropout(x, 0.25f, true, new Rng(43)).ToArray());
-        Assert.Same(x, F.Dropout(x, 0.25f, false, null));
-        Assert.Same(x, F.DropPath(x, 0.25f, false, null));
     }
 
     [Fact]
@@ -385,5 +345,59 @@ public class NnKernelTests
         var y = new float[100];
         Erf.Apply(x, y);
         for (int i = 0; i < 100; i++) Assert.True(Math.Abs(Erf.Scalar(x[i]) - y[i]) <= 2e-7f);
+    }
+}
+
+/// <summary>
+/// Runs alone: these tests change <see cref="Workers.ThreadCount"/> and compare results bit for bit, so no other
+/// test may flip the global SIMD level or thread count meanwhile.
+/// </summary>
+[CollectionDefinition("NnGlobalState", DisableParallelization = true)]
+public sealed class NnGlobalStateCollection;
+
+[Collection("NnGlobalState")]
+public class NnDeterminismTests
+{
+    [Fact]
+    public void Attention_ThreadCountDoesNotChangeResults()
+    {
+        var rng = new Rng(6);
+        var q = NnTestUtil.Leaf(rng, 1, 2, 67, 16);
+        var k = NnTestUtil.Leaf(rng, 1, 2, 67, 16);
+        var v = NnTestUtil.Leaf(rng, 1, 2, 67, 16);
+        var g = NnTestUtil.RandT(rng, -1, 1, 1, 2, 67, 16);
+        float[] Run(int threads)
+        {
+            int saved = Workers.ThreadCount;
+            Workers.ThreadCount = threads;
+            try
+            {
+                q.Grad = k.Grad = v.Grad = null;
+                var o = F.ScaledDotProductAttention(q, k, v, 0.25f, 0.2f, new Rng(9));
+                o.Backward(g);
+                return [.. o.ToArray(), .. q.Grad!.ToArray(), .. k.Grad!.ToArray(), .. v.Grad!.ToArray()];
+            }
+            finally { Workers.ThreadCount = saved; }
+        }
+        Assert.Equal(Run(1), Run(2));
+        Assert.Equal(Run(2), Run(3));
+    }
+
+    [Fact]
+    public void Dropout_DeterministicForSeed_AndIndependentOfThreads()
+    {
+        var x = Tensor.Ones(300, 301);
+        var a = F.Dropout(x, 0.25f, true, new Rng(42)).ToArray();
+        int saved = Workers.ThreadCount;
+        Workers.ThreadCount = 1;
+        var b = F.Dropout(x, 0.25f, true, new Rng(42)).ToArray();
+        Workers.ThreadCount = saved;
+        Assert.Equal(a, b);
+        double kept = a.Count(v => v != 0) / (double)a.Length;
+        Assert.InRange(kept, 0.74, 0.76);
+        Assert.All(a, v => Assert.True(v == 0 || Math.Abs(v - 1 / 0.75f) < 1e-6));
+        Assert.NotEqual(a, F.Dropout(x, 0.25f, true, new Rng(43)).ToArray());
+        Assert.Same(x, F.Dropout(x, 0.25f, false, null));
+        Assert.Same(x, F.DropPath(x, 0.25f, false, null));
     }
 }
