@@ -211,7 +211,7 @@ print(json.dumps({"ips": n / el, "decode_ips": nd / eld, "pillow": PIL.__version
                     ["reference"] = pilVersion,
                     ["note"] = note,
                 };
-                Console.WriteLine(JsonSerializer.Serialize(o));
+                Console.WriteLine(JsonSerializer.Serialize(o, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
                 return;
             }
             Console.WriteLine($"{files.Count} photos, mean {avgPixels / 1e6:0.00} MP; decode + Resize(256) + CenterCrop(224) + ToTensor + Normalize");

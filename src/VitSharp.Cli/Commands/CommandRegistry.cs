@@ -12,5 +12,7 @@ internal static class CommandRegistry
         yield return InfoCommand.Build();
         yield return ConvertCommand.Build();
         yield return PredictCommand.Build();
+        yield return EvalCommand.Build();
+        yield return TrainCommand.Build();
     }
 }

@@ -90,6 +90,17 @@ public static class Transforms
         return new Compose(steps, tsteps);
     }
 
+    /// <summary>
+    /// timm's eval transform from a crop fraction: shorter side to floor(size / cropPct) (e.g. 224 / 0.9 → 248),
+    /// centre crop, normalise; Google-derived ViT weights use bicubic and 0.5/0.5.
+    /// </summary>
+    public static Compose EvalPresetCropPct(int size, double cropPct = 0.9, ResampleFilter filter = ResampleFilter.Bicubic,
+        float[]? mean = null, float[]? std = null)
+    {
+        if (cropPct is <= 0 or > 1) throw new VitException($"crop fraction {cropPct} must be in (0, 1]");
+        return EvalPreset(size, (int)Math.Floor(size / cropPct), mean, std, filter);
+    }
+
     /// <summary>Only ToTensor + Normalize (images already at model size, e.g. 28×28 Fashion-MNIST).</summary>
     public static Compose Normalized(float[]? mean = null, float[]? std = null) =>
         new([], [new Normalize(mean ?? HalfMean, std ?? HalfStd)]);

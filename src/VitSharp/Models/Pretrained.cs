@@ -145,11 +145,7 @@ public static class Pretrained
         if (arch != null) config = ModelZoo.GetConfig(arch);
         else if (ckpt.Metadata.ConfigJson != null) config = VitConfig.FromJson(ckpt.Metadata.ConfigJson);
         else if (ckpt.Metadata.Arch != null && ModelZoo.Contains(ckpt.Metadata.Arch)) config = ModelZoo.GetConfig(ckpt.Metadata.Arch);
-        else
-        {
-            var canon = KeyMaps.ToCanonical(ckpt.Tensors);
-            config = FromDetected(DetectedArchitecture.Detect(canon, ckpt.Metadata, path));
-        }
+        else config = VitLoader.ConfigFor(ckpt); // detection shared with the checkpoint code (HF eps, GAP rules)
         if (overrides != null) config = overrides(config).Validate();
         // Random init of a large model costs seconds and is overwritten by the load; only tensors the
         // checkpoint does not provide (dropped heads, missing keys) take values from a seeded fresh init.
@@ -166,31 +162,6 @@ public static class Pretrained
         }
         return (model, report);
     }
-
-    /// <summary>A model configuration from shapes found in a checkpoint.</summary>
-    public static VitConfig FromDetected(DetectedArchitecture a) => new VitConfig
-    {
-        Name = a.ZooName,
-        ImgHeight = a.ImgH,
-        ImgWidth = a.ImgW,
-        InChans = a.InChans,
-        PatchSize = a.Hybrid ? a.ProjKernel : a.PatchSize,
-        EmbedDim = a.EmbedDim,
-        Depth = a.Depth,
-        NumHeads = a.NumHeads,
-        MlpRatio = (double)a.MlpHidden / a.EmbedDim,
-        QkvBias = a.QkvBias,
-        ClassToken = a.ClassToken,
-        Distilled = a.DistToken,
-        GlobalPool = a.GlobalPool == "avg" ? GlobalPool.Avg : GlobalPool.Token,
-        FcNorm = a.FcNorm,
-        RepresentationSize = a.PreLogitsSize > 0 ? a.PreLogitsSize : null,
-        NumClasses = a.NumClasses,
-        PosEmbed = a.HasPosEmbed ? PosEmbedKind.Learn : PosEmbedKind.None,
-        HybridLayers = a.Hybrid ? a.HybridStageDepths : null,
-        HybridWidths = a.Hybrid ? a.HybridStageWidths : null,
-        HybridStemWidth = a.Hybrid ? a.HybridStemWidth : 64,
-    }.Validate();
 
     /// <summary>Writes a self-describing safetensors checkpoint: the weights plus arch name, config JSON and,
     /// when given, class names and preprocessing.</summary>

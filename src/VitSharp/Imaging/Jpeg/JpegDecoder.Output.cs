@@ -61,6 +61,17 @@ internal sealed unsafe partial class JpegDecoder
         if (_img == null) throw Fail("no image data");
         if (_coeffMode)
         {
+            // A component that no scan ever held has no latched table; like libjpeg it decodes as zero
+            // coefficients (mid-gray), and must not reach the IDCT with a null table.
+            foreach (var c in _comps)
+            {
+                if (c.Quant != null) continue;
+                c.Quant = GC.AllocateArray<ushort>(64, pinned: true);
+                var qi = GC.AllocateArray<int>(64, pinned: true);
+                _quantInts.Add(qi);
+                c.QuantPtr = (ushort*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c.Quant));
+                c.QuantInt = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(qi));
+            }
             // IDCT one MCU row of every component, then convert the output rows it completes (cache-friendly).
             for (int my = 0; my < _mcusY; my++)
             {
@@ -77,11 +88,6 @@ internal sealed unsafe partial class JpegDecoder
                         }
                 }
                 EmitRows((my + 1) * 8 * _maxV);
-            }
-            foreach (var c in _comps)
-            {
-                c.Coeffs = null;
-                c.CoeffPtr = null;
             }
         }
         EmitRows(int.MaxValue);

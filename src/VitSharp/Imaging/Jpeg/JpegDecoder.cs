@@ -19,6 +19,7 @@ internal sealed unsafe partial class JpegDecoder
         public int BlocksWPad, BlocksHPad; // blocks that cover whole MCUs
         public short[]? Coeffs;           // natural order, 64 per block (coefficient mode)
         public byte[] Plane = [];         // BlocksWPad*8 wide
+        public byte[]? PlaneOrNull => Plane.Length == 0 ? null : Plane;
         public int PlaneStride;
         public int DcPred;
         public int DcTable, AcTable;
@@ -81,7 +82,11 @@ internal sealed unsafe partial class JpegDecoder
         fixed (byte* p = data)
         {
             var d = new JpegDecoder(p, data.Length, name, opt);
-            return d.Run();
+            var img = d.Run();
+            // Only a successful decode hands its scratch back: an exception may leave it half-written, which
+            // is harmless (planes are fully rewritten, coefficients re-zeroed) but not worth the bookkeeping.
+            JpegScratch.Return(d._comps.Select(c => c.PlaneOrNull).ToArray(), d._comps.Select(c => c.Coeffs).ToArray());
+            return img;
         }
     }
 
@@ -316,7 +321,7 @@ internal sealed unsafe partial class JpegDecoder
             c.PlaneStride = c.BlocksWPad * 8;
             long n = (long)c.PlaneStride * c.BlocksHPad * 8;
             if (n > int.MaxValue) throw Fail("image too large");
-            c.Plane = GC.AllocateUninitializedArray<byte>((int)n, pinned: true);
+            c.Plane = JpegScratch.RentPlane(Array.IndexOf(_comps, c), (int)n);
             c.PlanePtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c.Plane));
         }
     }
@@ -380,7 +385,7 @@ internal sealed unsafe partial class JpegDecoder
             if (_coeffMode)
                 foreach (var c in _comps)
                 {
-                    c.Coeffs = GC.AllocateArray<short>(c.BlocksWPad * c.BlocksHPad * 64, pinned: true);
+                    c.Coeffs = JpegScratch.RentCoeffs(Array.IndexOf(_comps, c), c.BlocksWPad * c.BlocksHPad * 64);
                     c.CoeffPtr = (short*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c.Coeffs));
                 }
         }
