@@ -145,7 +145,11 @@ public static class Pretrained
         if (arch != null) config = ModelZoo.GetConfig(arch);
         else if (ckpt.Metadata.ConfigJson != null) config = VitConfig.FromJson(ckpt.Metadata.ConfigJson);
         else if (ckpt.Metadata.Arch != null && ModelZoo.Contains(ckpt.Metadata.Arch)) config = ModelZoo.GetConfig(ckpt.Metadata.Arch);
-        else config = VitLoader.ConfigFor(ckpt); // detection shared with the checkpoint code (HF eps, GAP rules)
+        else
+        {
+            var canonical = KeyMaps.ToCanonical(ckpt.Tensors);
+            config = FromDetected(DetectedArchitecture.Detect(canonical, ckpt.Metadata, ckpt.Path), canonical.Naming);
+        }
         if (overrides != null) config = overrides(config).Validate();
         // Random init of a large model costs seconds and is overwritten by the load; only tensors the
         // checkpoint does not provide (dropped heads, missing keys) take values from a seeded fresh init.
@@ -161,6 +165,36 @@ public static class Pretrained
                 if (own.TryGetValue(k, out var dst) && fresh.TryGetValue(k, out var src)) dst.CopyFrom(src);
         }
         return (model, report);
+    }
+
+    /// <summary>A model configuration from shapes found in a checkpoint (layer-norm eps from the naming: HF uses 1e-12).</summary>
+    public static VitConfig FromDetected(DetectedArchitecture a, CheckpointNaming naming = CheckpointNaming.Timm)
+    {
+        var pool = a.ClassToken && !a.FcNorm ? GlobalPool.Token : GlobalPool.Avg;
+        return new VitConfig
+        {
+            Name = a.ZooName,
+            ImgHeight = a.ImgH,
+            ImgWidth = a.ImgW,
+            InChans = a.InChans,
+            PatchSize = a.Hybrid ? a.ProjKernel : a.PatchSize,
+            EmbedDim = a.EmbedDim,
+            Depth = a.Depth,
+            NumHeads = a.NumHeads,
+            MlpRatio = (double)a.MlpHidden / a.EmbedDim,
+            QkvBias = a.QkvBias,
+            ClassToken = a.ClassToken,
+            GlobalPool = pool,
+            FcNorm = pool == GlobalPool.Avg ? a.FcNorm : null,
+            RepresentationSize = a.PreLogitsSize > 0 ? a.PreLogitsSize : null,
+            Distilled = a.DistToken,
+            NumClasses = a.NumClasses,
+            PosEmbed = a.HasPosEmbed ? PosEmbedKind.Learn : PosEmbedKind.None,
+            LayerNormEps = naming == CheckpointNaming.HuggingFace ? 1e-12f : 1e-6f,
+            HybridLayers = a.Hybrid ? a.HybridStageDepths : null,
+            HybridStemWidth = a.Hybrid ? a.HybridStemWidth : 64,
+            HybridWidths = a.Hybrid ? a.HybridStageWidths : null,
+        }.Validate();
     }
 
     /// <summary>Writes a self-describing safetensors checkpoint: the weights plus arch name, config JSON and,
