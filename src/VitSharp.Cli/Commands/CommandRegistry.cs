@@ -9,6 +9,7 @@ internal static class CommandRegistry
     {
         yield return BenchCommand.Build();
         yield return AttentionCommand.Build();
+        yield return DemoCommand.Build();
         yield return InfoCommand.Build();
         yield return ConvertCommand.Build();
         yield return PredictCommand.Build();
