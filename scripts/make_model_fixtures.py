@@ -571,8 +571,8 @@ def seeded_full_size_case(name, c):
     with torch.no_grad():
         for t, (k, p) in enumerate(m.state_dict().items()):
             p.copy_(formula_tensor(t, k, list(p.shape)))
-    x = torch.from_numpy((formula_values(100000, 3 * c["img_height"] * c["img_width"]) * 4.0).astype(np.float32)
-                         .reshape(1, 3, c["img_height"], c["img_width"]))
+    x = torch.from_numpy((formula_values(100000, c["in_chans"] * c["img_height"] * c["img_width"]) * 4.0).astype(np.float32)
+                         .reshape(1, c["in_chans"], c["img_height"], c["img_width"]))
     logits, _, _ = double_forward(m, x)
     write_safetensors(os.path.join(OUT, f"{name}.io.safetensors"), OrderedDict(logits=logits))
     return dict(name=name, config=json_config(c), files={}, io=f"{name}.io.safetensors", state_dict=state_keys(m),
@@ -592,6 +592,11 @@ def main():
     out.append(torchvision_case(3000))
     out.append(seeded_full_size_case("b16_seeded", dict(BASE, img_height=224, img_width=224, patch_size=16, embed_dim=768,
                                                          depth=12, num_heads=12, num_classes=1000)))
+    # R50+ViT-B/16 at full width and depth, run at 64x64 (4x4 grid) to keep the test fast.
+    out.append(seeded_full_size_case("r50_b16_seeded", dict(BASE, img_height=64, img_width=64, patch_size=1, embed_dim=768,
+                                                             depth=12, num_heads=12, num_classes=1000, hybrid_layers=[3, 4, 9],
+                                                             hybrid_stem_width=64, hybrid_widths=[256, 512, 1024],
+                                                             hybrid_groups=32)))
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump({"torch": torch.__version__, "cases": out}, f, separators=(",", ":"))
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -8,6 +8,7 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return BenchCommand.Build();
+        yield return AttentionCommand.Build();
         yield return InfoCommand.Build();
         yield return ConvertCommand.Build();
         yield return PredictCommand.Build();

@@ -147,8 +147,8 @@ public static class Pretrained
         else if (ckpt.Metadata.Arch != null && ModelZoo.Contains(ckpt.Metadata.Arch)) config = ModelZoo.GetConfig(ckpt.Metadata.Arch);
         else
         {
-            var canon = KeyMaps.ToCanonical(ckpt.Tensors);
-            config = FromDetected(DetectedArchitecture.Detect(canon, ckpt.Metadata, path));
+            var canonical = KeyMaps.ToCanonical(ckpt.Tensors);
+            config = FromDetected(DetectedArchitecture.Detect(canonical, ckpt.Metadata, ckpt.Path), canonical.Naming);
         }
         if (overrides != null) config = overrides(config).Validate();
         // Random init of a large model costs seconds and is overwritten by the load; only tensors the
@@ -167,30 +167,35 @@ public static class Pretrained
         return (model, report);
     }
 
-    /// <summary>A model configuration from shapes found in a checkpoint.</summary>
-    public static VitConfig FromDetected(DetectedArchitecture a) => new VitConfig
+    /// <summary>A model configuration from shapes found in a checkpoint (layer-norm eps from the naming: HF uses 1e-12).</summary>
+    public static VitConfig FromDetected(DetectedArchitecture a, CheckpointNaming naming = CheckpointNaming.Timm)
     {
-        Name = a.ZooName,
-        ImgHeight = a.ImgH,
-        ImgWidth = a.ImgW,
-        InChans = a.InChans,
-        PatchSize = a.Hybrid ? a.ProjKernel : a.PatchSize,
-        EmbedDim = a.EmbedDim,
-        Depth = a.Depth,
-        NumHeads = a.NumHeads,
-        MlpRatio = (double)a.MlpHidden / a.EmbedDim,
-        QkvBias = a.QkvBias,
-        ClassToken = a.ClassToken,
-        Distilled = a.DistToken,
-        GlobalPool = a.GlobalPool == "avg" ? GlobalPool.Avg : GlobalPool.Token,
-        FcNorm = a.FcNorm,
-        RepresentationSize = a.PreLogitsSize > 0 ? a.PreLogitsSize : null,
-        NumClasses = a.NumClasses,
-        PosEmbed = a.HasPosEmbed ? PosEmbedKind.Learn : PosEmbedKind.None,
-        HybridLayers = a.Hybrid ? a.HybridStageDepths : null,
-        HybridWidths = a.Hybrid ? a.HybridStageWidths : null,
-        HybridStemWidth = a.Hybrid ? a.HybridStemWidth : 64,
-    }.Validate();
+        var pool = a.ClassToken && !a.FcNorm ? GlobalPool.Token : GlobalPool.Avg;
+        return new VitConfig
+        {
+            Name = a.ZooName,
+            ImgHeight = a.ImgH,
+            ImgWidth = a.ImgW,
+            InChans = a.InChans,
+            PatchSize = a.Hybrid ? a.ProjKernel : a.PatchSize,
+            EmbedDim = a.EmbedDim,
+            Depth = a.Depth,
+            NumHeads = a.NumHeads,
+            MlpRatio = (double)a.MlpHidden / a.EmbedDim,
+            QkvBias = a.QkvBias,
+            ClassToken = a.ClassToken,
+            GlobalPool = pool,
+            FcNorm = pool == GlobalPool.Avg ? a.FcNorm : null,
+            RepresentationSize = a.PreLogitsSize > 0 ? a.PreLogitsSize : null,
+            Distilled = a.DistToken,
+            NumClasses = a.NumClasses,
+            PosEmbed = a.HasPosEmbed ? PosEmbedKind.Learn : PosEmbedKind.None,
+            LayerNormEps = naming == CheckpointNaming.HuggingFace ? 1e-12f : 1e-6f,
+            HybridLayers = a.Hybrid ? a.HybridStageDepths : null,
+            HybridStemWidth = a.Hybrid ? a.HybridStemWidth : 64,
+            HybridWidths = a.Hybrid ? a.HybridStageWidths : null,
+        }.Validate();
+    }
 
     /// <summary>Writes a self-describing safetensors checkpoint: the weights plus arch name, config JSON and,
     /// when given, class names and preprocessing.</summary>

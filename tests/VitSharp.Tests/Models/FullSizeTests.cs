@@ -41,4 +41,21 @@ public class FullSizeTests(ITestOutputHelper output)
         }
         finally { File.Delete(path); }
     }
+
+    [Fact]
+    public void R50_vit_b16_hybrid_matches_pytorch()
+    {
+        // Full-width R50 (3, 4, 9) + ViT-B/16 run at 64x64 (4x4 token grid) so the convolutions stay cheap.
+        var c = Fixtures.Get("r50_b16_seeded");
+        var model = ModelZoo.Create("vit_base_r50_s16_224", cfg => cfg with { ImgHeight = 64, ImgWidth = 64 }, initialize: false);
+        Assert.Equal(c.StateDict.Select(e => e.Key), model.StateDict().Keys);
+        Assert.Equal(98_659_112L - (197 - 17) * 768, model.ParameterCount());
+        SeededWeights.Fill(model);
+        model.Eval();
+        using var _ = Graph.NoGrad();
+        var y = model.Forward(SeededWeights.Input(64, 64));
+        float diff = Fixtures.MaxAbsDiff(y, Fixtures.ReadSafetensors(c.Io)["logits"]);
+        output.WriteLine($"max |Δ| = {diff}");
+        Assert.True(diff <= 1e-4f, $"R50+ViT-B/16 max |Δ| = {diff}");
+    }
 }

@@ -2,12 +2,13 @@ using VitSharp.Autograd;
 using VitSharp.Checkpoints;
 using VitSharp.Models;
 using VitSharp.Tensors;
+using Xunit.Abstractions;
 
 namespace VitSharp.Tests.Models;
 
 /// <summary>Weights loaded through the checkpoint readers and key maps (every format the fixtures hold) give the
 /// PyTorch reference logits.</summary>
-public class PretrainedTests
+public class PretrainedTests(ITestOutputHelper output)
 {
     private const float Tol = 1e-4f;
 
@@ -42,6 +43,7 @@ public class PretrainedTests
         model.Eval();
         using var _ = Graph.NoGrad();
         float diff = Fixtures.MaxAbsDiff(model.Forward(io["input"]), io["logits"]);
+        output.WriteLine($"{name}.{format}: max |Δ| = {diff}");
         Assert.True(diff <= Tol, $"{name}.{format}: max |Δ| = {diff}");
     }
 
