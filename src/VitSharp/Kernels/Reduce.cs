@@ -156,16 +156,24 @@ internal static unsafe class Reduce
             for (int o = 0; o < outer; o++) y[o] = MaxLast(x + (long)o * d, d, out index[o]);
             return;
         }
+        var level = Cpu.Level;
         for (int o = 0; o < outer; o++)
         {
             float* xo = x + (long)o * d * inner;
             float* yo = y + (long)o * inner;
             int* io = index + (long)o * inner;
-            for (int j = 0; j < inner; j++) { yo[j] = xo[j]; io[j] = 0; }
+            int j0 = 0;
+            // Vector columns: per lane running max and the row where it first appeared; a tile that meets a NaN
+            // is redone by the scalar loop below (NaN semantics).
+            if (level == SimdLevel.Vector512)
+                for (; j0 <= inner - 16 && Columns512Max(xo + j0, d, inner, yo + j0, io + j0); j0 += 16) { }
+            else if (level == SimdLevel.Vector256)
+                for (; j0 <= inner - 8 && Columns256Max(xo + j0, d, inner, yo + j0, io + j0); j0 += 8) { }
+            for (int j = j0; j < inner; j++) { yo[j] = xo[j]; io[j] = 0; }
             for (int k = 1; k < d; k++)
             {
                 float* row = xo + (long)k * inner;
-                for (int j = 0; j < inner; j++)
+                for (int j = j0; j < inner; j++)
                 {
                     float v = row[j];
                     // Strict > keeps the first maximum; a NaN replaces any non-NaN best and then sticks.
@@ -173,6 +181,49 @@ internal static unsafe class Reduce
                 }
             }
         }
+    }
+
+    /// <summary>Max over d rows of one 16-column tile; false (nothing written) when the tile holds a NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool Columns512Max(float* x, int d, int stride, float* y, int* index)
+    {
+        var m = Vector512.Load(x);
+        var at = Vector512<int>.Zero;
+        bool nan = !Vector512.EqualsAll(m, m);
+        float* row = x + stride;
+        for (int k = 1; k < d; k++, row += stride)
+        {
+            var v = Vector512.Load(row);
+            nan |= !Vector512.EqualsAll(v, v);
+            var gt = Vector512.GreaterThan(v, m);
+            m = Vector512.ConditionalSelect(gt, v, m);
+            at = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(k), at);
+        }
+        if (nan) return false;
+        m.Store(y);
+        at.Store(index);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool Columns256Max(float* x, int d, int stride, float* y, int* index)
+    {
+        var m = Vector256.Load(x);
+        var at = Vector256<int>.Zero;
+        bool nan = !Vector256.EqualsAll(m, m);
+        float* row = x + stride;
+        for (int k = 1; k < d; k++, row += stride)
+        {
+            var v = Vector256.Load(row);
+            nan |= !Vector256.EqualsAll(v, v);
+            var gt = Vector256.GreaterThan(v, m);
+            m = Vector256.ConditionalSelect(gt, v, m);
+            at = Vector256.ConditionalSelect(gt.AsInt32(), Vector256.Create(k), at);
+        }
+        if (nan) return false;
+        m.Store(y);
+        at.Store(index);
+        return true;
     }
 
     /// <summary>Max of n ≥ 1 dense floats and the index of its first occurrence (first NaN if any).</summary>
