@@ -85,7 +85,7 @@ def synth(w, h, c):
 
 
 def to_pil(a):
-    return Image.fromarray(a, "RGB" if a.ndim == 3 else "L")
+    return Image.fromarray(a, ("RGBA" if a.shape[2] == 4 else "RGB") if a.ndim == 3 else "L")
 
 
 def arr(img):
@@ -98,6 +98,8 @@ sources = {
     "l31x23": synth(31, 23, 1),
     "rgb61x47": synth(61, 47, 3),
 }
+# RGBA with varied alpha (Pillow resizes it premultiplied)
+sources["rgba29x23"] = np.concatenate([synth(29, 23, 3), synth(29, 23, 1)[:, :, None]], axis=2)
 for n, a in sources.items():
     blob(f"src_{n}.bin", a)
 
@@ -130,6 +132,11 @@ for sname in ["rgb37x29", "l31x23", "rgb61x47"]:
         add("resized_crop", sname, {"top": i, "left": j, "h": h, "w": w, "size": s, "filter": "bilinear"},
             F.resized_crop(img, i, j, h, w, [s, s], interpolation=IM.BILINEAR))
 
+rgba = to_pil(sources["rgba29x23"])
+for fname, mode in interp.items():
+    for (w, h) in [(17, 13), (53, 41), (8, 30)]:
+        add("resize", "rgba29x23", {"w": w, "h": h, "filter": fname}, F.resize(rgba, [h, w], interpolation=mode))
+
 # RandAugment ops at fixed magnitudes (torchvision's own _apply_op, PIL backend, nearest, fill None)
 img = to_pil(sources["rgb37x29"])
 gray = to_pil(sources["l31x23"])
@@ -159,7 +166,7 @@ ra = T.RandAugment()
 space = ra._augmentation_space(31, [29, 37])
 table = {k: (v[0].tolist() if v[0].ndim > 0 else [float(v[0])], bool(v[1])) for k, v in space.items()}
 
-manifest = {"sources": {n: {"w": a.shape[1], "h": a.shape[0], "c": 1 if a.ndim == 2 else 3} for n, a in sources.items()},
+manifest = {"sources": {n: {"w": a.shape[1], "h": a.shape[0], "c": 1 if a.ndim == 2 else a.shape[2]} for n, a in sources.items()},
             "cases": cases, "rrc_fallback": geo, "totensor": {"src": "rgb37x29", "out": "totensor_imagenet.bin"},
             "randaug_space": table,
             "versions": {"pillow": Image.__version__, "torchvision": torchvision.__version__}}

@@ -15,5 +15,6 @@ internal static class BenchCommand
     private static IEnumerable<Command> Subcommands()
     {
         yield return BenchGemmCommand.Build();
+        yield return BenchDataCommand.Build();
     }
 }

@@ -111,7 +111,12 @@ public static class CheckpointFile
                     break;
             }
             var arrays = new List<CheckpointArray>(raw.Count);
-            foreach (var (k, a) in raw) arrays.Add(new CheckpointArray(k, a.DType, a.Shape, a.ToTensor()));
+            for (int i = 0; i < raw.Count; i++)
+            {
+                var (k, a) = raw[i];
+                arrays.Add(new CheckpointArray(k, a.DType, a.Shape, a.ToTensor()));
+                raw[i] = default; // let the file bytes go as soon as each tensor exists (peak ≈ one model, not two)
+            }
             return new Checkpoint { Format = fmt, Path = path, Arrays = arrays, Metadata = meta };
         }
         catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or IOException or ArgumentException or OverflowException or InvalidOperationException or NotSupportedException or IndexOutOfRangeException or FormatException)

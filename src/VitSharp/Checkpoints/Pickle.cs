@@ -15,20 +15,26 @@ public sealed class PyDict
 {
     public List<KeyValuePair<object?, object?>> Items { get; } = [];
 
+    // Index of value-type keys (strings, ints) so a pickle with millions of SETITEMS stays linear, not quadratic.
+    private readonly Dictionary<object, int> index = [];
+
     public void Set(object? key, object? value)
     {
-        for (int i = 0; i < Items.Count; i++)
+        if (key is string or long or bool or double)
         {
-            if (Equals(Items[i].Key, key)) { Items[i] = new(key, value); return; }
+            if (index.TryGetValue(key, out int at)) Items[at] = new(key, value);
+            else
+            {
+                index[key] = Items.Count;
+                Items.Add(new(key, value));
+            }
+            return;
         }
+        // Other keys (tuples, None) compare by reference, as they have no value identity here.
         Items.Add(new(key, value));
     }
 
-    public object? Get(string key)
-    {
-        foreach (var kv in Items) if (kv.Key is string s && s == key) return kv.Value;
-        return null;
-    }
+    public object? Get(string key) => index.TryGetValue(key, out int at) ? Items[at].Value : null;
 }
 
 /// <summary>A persistent-id storage reference: record data/&lt;Key&gt; holds Numel elements of DType.</summary>
@@ -259,9 +265,10 @@ public sealed class RestrictedUnpickler
         return new PyGlobal(module, name);
     }
 
-    private object? Call(object? fn, object?[] a)
+    private object? Call(object? fn, object?[] a, int depth = 0)
     {
         if (fn is not PyGlobal g) throw Err($"malformed pickle: call of {Describe(fn)}");
+        if (depth > 8) throw Err("malformed pickle: nested tensor rebuild calls are too deep");
         switch (g.FullName)
         {
             case "collections.OrderedDict":
@@ -303,7 +310,7 @@ public sealed class RestrictedUnpickler
                 {
                     // (func, new_type, args, state): rebuild with func(*args) and drop the subclass type.
                     if (a.Length < 3 || a[2] is not object?[] inner) throw Err("malformed _rebuild_from_type_v2 call");
-                    return Call(a[0], inner);
+                    return Call(a[0], inner, depth + 1);
                 }
             default:
                 throw Err($"refusing to call '{g.FullName}': only tensor rebuild functions and OrderedDict may be called");

@@ -75,6 +75,7 @@ public static unsafe partial class Gemm
     internal static int MC = EnvInt("VIT_GEMM_MC", 1032, MR, 1 << 16) / MR * MR;
     internal static int NC = EnvInt("VIT_GEMM_NC", 384, NR, 1 << 16) / NR * NR;
     internal static int LoopOrder = EnvInt("VIT_GEMM_ORDER", 0, 0, 1);
+    private static readonly int PlanBias = EnvInt("VIT_GEMM_PLAN", 0, 0, 2);
 
     /// <summary>Problems with fewer multiply-adds than this run on one thread.</summary>
     private const long ParallelThreshold = 1 << 20;
@@ -291,6 +292,12 @@ public static unsafe partial class Gemm
             return;
         }
         Plan(in g, threads, out int tm, out int tn, out bool shareB);
+        if (tn == 1 && tm > 1 && (g.PB != null || shareB))
+        {
+            // Row blocks of ≥ ~384 rows cost nothing extra with a shared B (each A row is still packed once, B is
+            // re-streamed per block), and more blocks than threads let an idle participant take a late one's block.
+            tm *= Math.Clamp(g.M / tm / 384, 1, 4);
+        }
         float[]? shared = null;
         try
         {
@@ -339,6 +346,8 @@ public static unsafe partial class Gemm
                 double packA = (double)rows * g.K * 16;
                 double packB = g.PB != null ? 0 : share ? (double)g.K * g.N / threads * 8 + 300_000 : (double)g.K * cols * 8 * bRepacks;
                 double cost = compute + packA + packB;
+                if (PlanBias == 1 && rn > 1) cost *= 4; // tuning aid: prefer row splits
+                if (PlanBias == 2 && rm > 1) cost *= 4; // tuning aid: prefer column splits
                 if (cost < best)
                 {
                     best = cost;
@@ -373,6 +382,8 @@ public static unsafe partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeRegion<TEpi>(in Args g, int i0, int i1, int j0, int j1, ref TEpi epi) where TEpi : struct, IGemmEpilogue
     {
+        // Block sizes are read once: tests may retune them while other threads run GEMMs.
+        int MC = Gemm.MC, NC = Gemm.NC;
         bool prepacked = g.PB != null;
         int width = (j1 - j0 + NR - 1) / NR * NR;
         var s = Scratch.Get(Math.Min(MC, (i1 - i0 + MR - 1) / MR * MR) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);

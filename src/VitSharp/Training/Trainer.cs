@@ -286,7 +286,7 @@ public sealed class Trainer
         var m = new Dictionary<string, string>(modelMetadata)
         {
             ["vitsharp.checkpoint"] = kind,
-            ["class_names"] = JsonSerializer.Serialize(classNames),
+            [Checkpoints.CheckpointMetadata.ClassesKey] = JsonSerializer.Serialize(classNames),
             ["num_classes"] = classNames.Count.ToString(CultureInfo.InvariantCulture),
             ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
             ["accuracy"] = accuracy.ToString("R", CultureInfo.InvariantCulture),

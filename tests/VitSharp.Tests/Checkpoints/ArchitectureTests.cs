@@ -98,8 +98,8 @@ public class ArchitectureTests
         Assert.Equal("vit_base_r50_s16_224", r50.ZooName);
         Assert.True(r50.GFlops > b16.GFlops);
         // Same analytic count as the model zoo's (2·MACs).
-        Assert.Equal(2.0 * VitSharp.Models.ModelZoo.MacsPerImage(VitLoader.ToVitConfig(b16)) / 1e9, b16.GFlops, 9);
-        Assert.Equal(2.0 * VitSharp.Models.ModelZoo.MacsPerImage(VitLoader.ToVitConfig(r50)) / 1e9, r50.GFlops, 9);
+        Assert.Equal(2.0 * VitSharp.Models.ModelZoo.MacsPerImage(VitSharp.Models.Pretrained.FromDetected(b16)) / 1e9, b16.GFlops, 9);
+        Assert.Equal(2.0 * VitSharp.Models.ModelZoo.MacsPerImage(VitSharp.Models.Pretrained.FromDetected(r50)) / 1e9, r50.GFlops, 9);
     }
 
     [Fact]

@@ -73,6 +73,24 @@ public class CorruptionTests
     }
 
     [Fact]
+    public void Mutated_pickles_are_refused_or_parsed_never_crash()
+    {
+        using var zip = System.IO.Compression.ZipFile.OpenRead(Fx.Path("torch", "layouts_proto4.pth"));
+        var entry = zip.Entries.First(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal));
+        var pkl = new byte[entry.Length];
+        using (var s = entry.Open()) s.ReadExactly(pkl);
+        var rng = new Random(99);
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            var m = (byte[])pkl.Clone();
+            for (int f = 1 + rng.Next(3); f > 0; f--) m[rng.Next(m.Length)] = (byte)rng.Next(256);
+            if (rng.Next(4) == 0) m = m[..rng.Next(m.Length)];
+            try { RestrictedUnpickler.Load(m, "mutated.pkl"); }
+            catch (CheckpointException ex) { Assert.Contains("mutated.pkl", ex.Message); }
+        }
+    }
+
+    [Fact]
     public void Missing_and_empty_files_are_clear_errors()
     {
         var missing = Fx.TempFile(".pth");

@@ -57,4 +57,67 @@ public class SecurityTests
         Assert.Contains("opcode", Assert.Throws<CheckpointException>(() => RestrictedUnpickler.Load([0x80, 2, 0x82, 1, (byte)'.'], "mem")).Message);
         Assert.Contains("opcode", Assert.Throws<CheckpointException>(() => RestrictedUnpickler.Load("P0\n."u8.ToArray(), "mem")).Message);
     }
+
+    private static string ZipPickle(byte[] pkl, byte[]? storage0 = null)
+    {
+        var path = Fx.TempFile(".pth");
+        using var fs = File.Create(path);
+        var zw = new ZipWriter(fs);
+        zw.AddStored("archive/data.pkl", pkl);
+        if (storage0 != null) zw.AddStored("archive/data/0", storage0);
+        zw.AddStored("archive/version", "3\n"u8);
+        zw.Finish();
+        return path;
+    }
+
+    private static byte[] Concat(params object[] parts)
+    {
+        var ms = new MemoryStream();
+        foreach (var p in parts)
+        {
+            switch (p)
+            {
+                case string str: ms.Write(Encoding.Latin1.GetBytes(str)); break;
+                case byte[] b: ms.Write(b); break;
+                case int i: ms.WriteByte((byte)'J'); ms.Write(BitConverter.GetBytes(i)); break;
+            }
+        }
+        return ms.ToArray();
+    }
+
+    private static string U(string s) => "X" + Encoding.Latin1.GetString(BitConverter.GetBytes(s.Length)) + s;
+
+    [Fact]
+    public void Stride_zero_views_cannot_inflate_a_tiny_file_into_gigabytes()
+    {
+        // One float of storage viewed as a (40000, 40000) tensor with strides (0, 0): 6.4 GB if materialised.
+        var pkl = Concat(new byte[] { 0x80, 2 }, "ccollections\nOrderedDict\n)R(", U("w"), "ctorch._utils\n_rebuild_tensor_v2\n(",
+            "(", U("storage"), "ctorch\nFloatStorage\n", U("0"), U("cpu"), 1, "tQ", 0, "(", 40000, 40000, "t(", 0, 0, "t",
+            new byte[] { 0x89 }, "ccollections\nOrderedDict\n)RtRu.");
+        var path = ZipPickle(pkl, new byte[4]);
+        var ex = Assert.Throws<CheckpointException>(() => CheckpointFile.Load(path));
+        Assert.Contains("add up", ex.Message);
+        File.Delete(path);
+    }
+
+    [Fact]
+    public void Deep_nesting_is_an_error_not_a_stack_overflow()
+    {
+        // 200k nested dicts: parsed iteratively, and the state-dict search stops at a sane depth.
+        var ms = new MemoryStream();
+        ms.Write([0x80, 2]);
+        for (int i = 0; i < 200_000; i++) { ms.WriteByte((byte)'}'); ms.Write(Encoding.Latin1.GetBytes(U("model"))); }
+        ms.WriteByte((byte)'}');
+        for (int i = 0; i < 200_000; i++) ms.WriteByte((byte)'s');
+        ms.WriteByte((byte)'.');
+        var path = ZipPickle(ms.ToArray());
+        Assert.Contains("no dictionary of tensors", Assert.Throws<CheckpointException>(() => CheckpointFile.Load(path)).Message);
+        File.Delete(path);
+        // _rebuild_from_type_v2(f, None, (f, None, (f, None, ...), None), None): recursion is bounded.
+        const string g = "ctorch._tensor\n_rebuild_from_type_v2\n";
+        string x = ")";
+        for (int i = 0; i < 50; i++) x = "(" + g + "N" + x + "Nt";
+        var deep = Concat(new byte[] { 0x80, 2 }, g, x, "R.");
+        Assert.Contains("too deep", Assert.Throws<CheckpointException>(() => RestrictedUnpickler.Load(deep, "deep.pkl")).Message);
+    }
 }

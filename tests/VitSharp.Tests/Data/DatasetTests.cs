@@ -286,3 +286,30 @@ public class DataLoaderTests
         Assert.InRange(mean, 0.47, 0.53);
     }
 }
+
+public class IdxRobustnessTests
+{
+    [Fact]
+    public void TruncatedOrMutatedIdx_OnlyEverGivesClearErrors()
+    {
+        var header = new byte[] { 0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 0, 4 };
+        var good = header.Concat(Enumerable.Range(0, 60).Select(i => (byte)i)).ToArray();
+        var rng = new Random(7);
+        for (int len = 0; len < good.Length; len++)
+            Assert.Throws<VitException>(() => Idx.Parse(good[..len], "t"));
+        for (int t = 0; t < 2000; t++)
+        {
+            var m = (byte[])good.Clone();
+            int flips = 1 + rng.Next(3);
+            for (int f = 0; f < flips; f++) m[rng.Next(16)] = (byte)rng.Next(256);
+            try
+            {
+                var a = Idx.Parse(m, "t");
+                Assert.Equal(a.Data.Length, a.Shape.Aggregate(1L, (x, y) => x * y));
+            }
+            catch (VitException)
+            {
+            }
+        }
+    }
+}

@@ -132,4 +132,27 @@ public class ImageErrorTests
         var plain = ImageDecoder.Load(ImageFixtures.PathOf("jpeg/exif_orient1.jpg"));
         Assert.Equal(plain.Pixels, raw.Pixels);
     }
+
+    [Fact]
+    public void Components_missing_from_every_scan_decode_without_crashing()
+    {
+        // Keep only the luma scan of a one-scan-per-component file: chroma has no data and no latched
+        // quantisation table (libjpeg leaves it mid-gray); this must neither crash nor throw anything else.
+        var d = Read("jpeg/noninterleaved.jpg");
+        int first = FindMarker(d, 0xDA);
+        int second = -1;
+        for (int i = first + 2; i + 1 < d.Length; i++)
+            if (d[i] == 0xFF && d[i + 1] == 0xDA) { second = i; break; }
+        Assert.True(second > 0);
+        var cut = d[..second].Concat(new byte[] { 0xFF, 0xD9 }).ToArray();
+        var img = ImageDecoder.Decode(cut, "cut.jpg");
+        var full = ImageDecoder.Decode(d, "full.jpg");
+        Assert.Equal((full.Width, full.Height, 3), (img.Width, img.Height, img.Channels));
+        // With Cb = Cr = 128 every pixel is gray: R = G = B.
+        for (int i = 0; i < img.Pixels.Length; i += 3)
+        {
+            Assert.Equal(img.Pixels[i], img.Pixels[i + 1]);
+            Assert.Equal(img.Pixels[i], img.Pixels[i + 2]);
+        }
+    }
 }

@@ -62,17 +62,23 @@ internal sealed class SyntheticSource : IBatchSource
     private readonly ulong seed;
     private readonly bool shuffle;
 
-    public SyntheticSource(int count, int batchSize, ulong seed, bool shuffle)
+    private readonly int side;
+
+    public SyntheticSource(int count, int batchSize, ulong seed, bool shuffle, int side = 4)
     {
+        this.side = side;
         var rng = new Rng(seed, 77);
         images = new float[count][];
         labels = new int[count];
         for (int i = 0; i < count; i++)
         {
             int y = i % 3;
-            var img = new float[16];
-            for (int k = 0; k < 16; k++) img[k] = (float)(rng.NextGaussian() * 0.5);
-            for (int k = 0; k < 4; k++) img[y * 5 + k % 2 + (k / 2) * 4] += 1.5f;
+            var img = new float[side * side];
+            for (int k = 0; k < img.Length; k++) img[k] = (float)(rng.NextGaussian() * 0.5);
+            if (side == 4)
+                for (int k = 0; k < 4; k++) img[y * 5 + k % 2 + (k / 2) * 4] += 1.5f;
+            else
+                for (int k = 0; k < img.Length; k++) if ((k / side + k % side) % 3 == y) img[k] += 1.5f;
             images[i] = img;
             labels[i] = y;
         }
@@ -91,14 +97,15 @@ internal sealed class SyntheticSource : IBatchSource
         for (int s = 0; s < order.Length; s += batchSize)
         {
             int n = Math.Min(batchSize, order.Length - s);
-            var data = new float[n * 16];
+            int px = side * side;
+            var data = new float[n * px];
             var lab = new int[n];
             for (int j = 0; j < n; j++)
             {
-                images[order[s + j]].CopyTo(data, j * 16);
+                images[order[s + j]].CopyTo(data, j * px);
                 lab[j] = labels[order[s + j]];
             }
-            yield return new Batch(Tensor.FromArray(data, n, 1, 4, 4), lab);
+            yield return new Batch(Tensor.FromArray(data, n, 1, side, side), lab);
         }
     }
 }

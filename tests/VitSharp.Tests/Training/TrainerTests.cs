@@ -4,6 +4,7 @@ using VitSharp.Training.TensorBoard;
 
 namespace VitSharp.Tests.Training;
 
+[Collection(SerialCollection.Name)]
 public sealed class TrainerTests : IDisposable
 {
     private readonly string dir = Path.Combine(Path.GetTempPath(), "vitsharp-trainer-" + Guid.NewGuid().ToString("N"));
@@ -60,7 +61,7 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains(tensors, x => x.Name == "optimizer.head.weight.momentum_buffer");
         var (best, bestMeta) = store.Load(Path.Combine(dir, Trainer.BestFile));
         Assert.Equal(3, best.Count);
-        Assert.Equal("[\"circle\",\"square\",\"triangle\"]", bestMeta["class_names"]);
+        Assert.Equal("[\"circle\",\"square\",\"triangle\"]", bestMeta["vitsharp.classes"]);
     }
 
     [Fact]

@@ -152,7 +152,10 @@ internal static class PngDecoder
                 if (ft > 4) throw Fail($"unknown filter type {ft} in row {r}");
                 Unfilter(ft, row, prev.AsSpan(0, rowBytes), bpp);
                 row.CopyTo(prev);
-                EmitRow(img, row, y0 + r * dy, x0, dx, pw, colorType, depth, palette, paletteAlpha, key);
+                if (dx == 1 && depth == 8 && channelsIn == outC && colorType != 3)
+                    row.CopyTo(img.Pixels.AsSpan((y0 + r * dy) * img.Stride)); // samples are already the output layout
+                else
+                    EmitRow(img, row, y0 + r * dy, x0, dx, pw, colorType, depth, palette, paletteAlpha, key);
                 rp += 1 + rowBytes;
             }
         }
