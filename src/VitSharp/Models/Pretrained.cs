@@ -87,6 +87,13 @@ public static class Pretrained
             if (pe.Rank != 3 || pe.Shape[2] != mine.Shape[2])
                 throw new VitException($"{ckpt.Path}: pos_embed {pe.ShapeString} cannot be resampled to {mine.ShapeString} (embedding widths differ)");
             int prefix = model.NumPrefixTokens;
+            int srcPrefix = (source.ContainsKey("cls_token") ? 1 : 0) + (source.ContainsKey("dist_token") ? 1 : 0);
+            if (srcPrefix > prefix && prefix == 0 && pe.Shape[1] > srcPrefix)
+            {
+                // A class-token checkpoint into a model without prefix tokens: keep only the grid rows.
+                pe = pe.Narrow(1, srcPrefix, pe.Shape[1] - srcPrefix).Contiguous();
+                resampled.Add($"pos_embed: dropped {srcPrefix} prefix row(s)");
+            }
             var oldGrid = options.SourceGrid ?? SourceGridOf(ckpt, pe.Shape[1] - prefix);
             if (oldGrid.H * oldGrid.W + prefix != pe.Shape[1])
                 throw new VitException($"{ckpt.Path}: pos_embed {pe.ShapeString} does not hold {prefix} prefix token(s) + a {oldGrid.H}x{oldGrid.W} grid");
@@ -145,7 +152,11 @@ public static class Pretrained
         if (arch != null) config = ModelZoo.GetConfig(arch);
         else if (ckpt.Metadata.ConfigJson != null) config = VitConfig.FromJson(ckpt.Metadata.ConfigJson);
         else if (ckpt.Metadata.Arch != null && ModelZoo.Contains(ckpt.Metadata.Arch)) config = ModelZoo.GetConfig(ckpt.Metadata.Arch);
-        else config = VitLoader.ConfigFor(ckpt); // detection shared with the checkpoint code (HF eps, GAP rules)
+        else
+        {
+            var canon = KeyMaps.ToCanonical(ckpt.Tensors);
+            config = FromDetected(DetectedArchitecture.Detect(canon, ckpt.Metadata, path), canon.Naming);
+        }
         if (overrides != null) config = overrides(config).Validate();
         // Random init of a large model costs seconds and is overwritten by the load; only tensors the
         // checkpoint does not provide (dropped heads, missing keys) take values from a seeded fresh init.
@@ -161,6 +172,37 @@ public static class Pretrained
                 if (own.TryGetValue(k, out var dst) && fresh.TryGetValue(k, out var src)) dst.CopyFrom(src);
         }
         return (model, report);
+    }
+
+    /// <summary>A model configuration from shapes found in a checkpoint. Pooling: class token unless the file has
+    /// an fc_norm or no class token; Hugging Face files get HF's LayerNorm eps 1e-12.</summary>
+    public static VitConfig FromDetected(DetectedArchitecture a, CheckpointNaming naming = CheckpointNaming.Timm)
+    {
+        var pool = a.ClassToken && !a.FcNorm ? GlobalPool.Token : GlobalPool.Avg;
+        return new VitConfig
+        {
+            Name = a.ZooName,
+            ImgHeight = a.ImgH,
+            ImgWidth = a.ImgW,
+            InChans = a.InChans,
+            PatchSize = a.Hybrid ? a.ProjKernel : a.PatchSize,
+            EmbedDim = a.EmbedDim,
+            Depth = a.Depth,
+            NumHeads = a.NumHeads,
+            MlpRatio = (double)a.MlpHidden / a.EmbedDim,
+            QkvBias = a.QkvBias,
+            ClassToken = a.ClassToken,
+            Distilled = a.DistToken,
+            GlobalPool = pool,
+            FcNorm = pool == GlobalPool.Avg ? a.FcNorm : null,
+            RepresentationSize = a.PreLogitsSize > 0 ? a.PreLogitsSize : null,
+            NumClasses = a.NumClasses,
+            PosEmbed = a.HasPosEmbed ? PosEmbedKind.Learn : PosEmbedKind.None,
+            LayerNormEps = naming == CheckpointNaming.HuggingFace ? 1e-12f : 1e-6f,
+            HybridLayers = a.Hybrid ? a.HybridStageDepths : null,
+            HybridWidths = a.Hybrid ? a.HybridStageWidths : null,
+            HybridStemWidth = a.Hybrid ? a.HybridStemWidth : 64,
+        }.Validate();
     }
 
     /// <summary>Writes a self-describing safetensors checkpoint: the weights plus arch name, config JSON and,
@@ -189,9 +231,8 @@ public static class Pretrained
             catch (VitException) { /* fall back to the shape */ }
         }
         int s = (int)Math.Round(Math.Sqrt(patches));
-        if (s * s != patches)
-            throw new VitException($"{ckpt.Path}: pos_embed holds {patches} patch positions, not a square grid; give the source grid (rows x cols)");
-        return (s, s);
+        // Not a square: the factor pair closest to square (a guess; SourceGrid overrides it).
+        return s * s == patches ? (s, s) : DetectedArchitecture.SquareishGrid(patches);
     }
 
     /// <summary>timm adapt_input_conv for a checkpoint conv trained on RGB.</summary>
