@@ -57,9 +57,10 @@ internal static unsafe class NnAttention
         {
             var g = UnitLast(grad);
             int b = qd!.Shape[0], h = qd.Shape[1], nq = qd.Shape[2], nk = kd!.Shape[2], dh = qd.Shape[3];
-            var dq = Tensor.Zeros(b, h, nq, dh);
-            var dk = Tensor.Zeros(b, h, nk, dh);
-            var dv = Tensor.Zeros(b, h, nk, dh);
+            var dq = Tensor.Empty(b, h, nq, dh); // the kernel overwrites dq, dk and dv
+            var dk = Tensor.Empty(b, h, nk, dh);
+            var dv = Tensor.Empty(b, h, nk, dh);
+            if (nk == 0) dq.Fill_(0); // no keys: the output was all zeros
             if (nk > 0)
             {
                 fixed (float* pq = qd.Storage.Data, pk = kd.Storage.Data, pv = vd!.Storage.Data, po = o!.Storage.Data, pl = lse!.Storage.Data, pg = g.Storage.Data)

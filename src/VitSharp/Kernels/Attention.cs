@@ -22,6 +22,7 @@ public static unsafe class Attention
 {
     internal const int R = 8;      // query rows per micro-tile
     internal const int BK = 128;   // keys per block
+    internal const int QB = 32;    // query rows per backward step (a multiple of R)
 
     [ThreadStatic] private static float[]? scratch;
 
@@ -176,7 +177,7 @@ public static unsafe class Attention
             for (int i0 = q0; i0 < q1; i0 += R)
             {
                 int rows = Math.Min(R, q1 - i0);
-                LoadRows(q, Qs.Token, i0, rows, dh, Scale, qt);
+                LoadRows(q, Qs.Token, i0, rows, R, dh, Scale, qt);
                 new Span<float>(acc, R * dh).Clear();
                 for (int r = 0; r < R; r++) { mrow[r] = float.NegativeInfinity; lrow[r] = 0; }
                 for (int kb = 0; kb < Nk; kb += BK)
@@ -241,10 +242,10 @@ public static unsafe class Attention
             float* dq = DQ + (long)head * Nq * dh, dk = DK + (long)head * Nk * dh, dv = DV + (long)head * Nk * dh;
             float* lse = Lse + (long)head * Nq;
             int ldk = RoundUp(Nk, 32);
-            // scratch: Kᵀ, Vᵀ (dh × ldk each), Q tile, dO tile, dQ tile (R × dh each), P and dP tiles (R × BK), D (R)
-            float* kt = Scratch(2L * dh * ldk + 3L * R * dh + 2 * R * BK + R);
-            float* vt = kt + (long)dh * ldk, qt = vt + (long)dh * ldk, gt = qt + R * dh, dqt = gt + R * dh;
-            float* pt = dqt + R * dh, dpt = pt + R * BK, drow = dpt + R * BK;
+            // scratch: Kᵀ, Vᵀ (dh × ldk each), Q tile, dO tile, dQ tile (QB × dh each), P and dS tiles (QB × BK), D (QB)
+            float* kt = Scratch(2L * dh * ldk + 3L * QB * dh + 2 * QB * BK + QB);
+            float* vt = kt + (long)dh * ldk, qt = vt + (long)dh * ldk, gt = qt + QB * dh, dqt = gt + QB * dh;
+            float* pt = dqt + QB * dh, dpt = pt + QB * BK, drow = dpt + QB * BK;
             PackTransposed(k, Ks.Token, Nk, dh, kt, ldk);
             PackTransposed(v, Vs.Token, Nk, dh, vt, ldk);
             new Span<float>(dk, Nk * dh).Clear();
@@ -252,12 +253,14 @@ public static unsafe class Attention
             bool drop = DropP > 0;
             uint thr = DropThreshold(DropP);
             float keepScale = drop ? 1f / (1f - DropP) : 1f;
-            for (int i0 = 0; i0 < Nq; i0 += R)
+            long bhIndex = (long)b * Heads + h;
+            // QB query rows per step so the dK/dV updates (Pᵀ·dO, dSᵀ·Q) run over QB-long inner products.
+            for (int i0 = 0; i0 < Nq; i0 += QB)
             {
-                int rows = Math.Min(R, Nq - i0);
-                LoadRows(q, Qs.Token, i0, rows, dh, Scale, qt);
-                LoadRows(dout, DOs.Token, i0, rows, dh, 1f, gt);
-                for (int r = 0; r < R; r++)
+                int rows = Math.Min(QB, Nq - i0), rowsPad = RoundUp(rows, R);
+                LoadRows(q, Qs.Token, i0, rows, rowsPad, dh, Scale, qt);
+                LoadRows(dout, DOs.Token, i0, rows, rowsPad, dh, 1f, gt);
+                for (int r = 0; r < rowsPad; r++)
                 {
                     // D_i = Σ dO_i·O_i (equals Σ_j P_ij dP_ij, dropout included)
                     float s = 0;
@@ -271,41 +274,51 @@ public static unsafe class Attention
                 for (int kb = 0; kb < Nk; kb += BK)
                 {
                     int kn = Math.Min(BK, Nk - kb), kpad = RoundUp(kn, 32);
-                    Gemm8<TV>(R, qt, dh, 1, kt + kb, ldk, pt, BK, dh, kpad, acc: false);   // S
-                    Gemm8<TV>(R, gt, dh, 1, vt + kb, ldk, dpt, BK, dh, kpad, acc: false);  // dO·Vᵀ
-                    long bhIndex = (long)b * Heads + h;
-                    for (int r = 0; r < R; r++)
+                    for (int sb = 0; sb < rowsPad; sb += R)
+                    {
+                        Gemm8<TV>(R, qt + sb * dh, dh, 1, kt + kb, ldk, pt + sb * BK, BK, dh, kpad, acc: false);   // S
+                        Gemm8<TV>(R, gt + sb * dh, dh, 1, vt + kb, ldk, dpt + sb * BK, BK, dh, kpad, acc: false);  // dO·Vᵀ
+                    }
+                    for (int r = 0; r < rowsPad; r++)
                     {
                         float* p = pt + r * BK, dp = dpt + r * BK;
-                        float l = r < rows ? lse[i0 + r] : 0f;
-                        Softmax.ExpShiftSum<TV>(p, p, kpad, l);  // P = exp(S - lse)
-                        float dr = drow[r];
-                        for (int j = 0; j < kpad; j++)
+                        if (r >= rows)
                         {
-                            if (j >= kn || r >= rows) { p[j] = 0; dp[j] = 0; continue; }
-                            float pj = p[j], dpj = dp[j];
-                            if (drop)
-                            {
-                                float m = Keep(Seed, bhIndex, i0 + r, kb + j, thr) ? keepScale : 0f;
-                                dpj *= m;
-                                // dp holds dS; p becomes the dropped probability used for dV
-                                dp[j] = pj * (dpj - dr);
-                                p[j] = pj * m;
-                            }
-                            else
-                            {
-                                dp[j] = pj * (dpj - dr);
-                            }
+                            new Span<float>(p, kpad).Clear();
+                            new Span<float>(dp, kpad).Clear();
+                            continue;
+                        }
+                        Softmax.ExpShiftSum<TV>(p, p, kn, lse[i0 + r]);  // P = exp(S - lse)
+                        new Span<float>(p + kn, kpad - kn).Clear();
+                        new Span<float>(dp + kn, kpad - kn).Clear();
+                        float dr = drow[r];
+                        if (!drop)
+                        {
+                            var vdr = TV.Splat(dr);
+                            int j = 0;
+                            for (; j <= kn - TV.Count; j += TV.Count)
+                                TV.Store(TV.Mul(TV.Load(ref p[j]), TV.Sub(TV.Load(ref dp[j]), vdr)), ref dp[j]);
+                            for (; j < kn; j++) dp[j] = p[j] * (dp[j] - dr);
+                            continue;
+                        }
+                        for (int j = 0; j < kn; j++)
+                        {
+                            float m = Keep(Seed, bhIndex, i0 + r, kb + j, thr) ? keepScale : 0f;
+                            float pj = p[j];
+                            // dp becomes dS = P∘(dP̃·M/(1−p) − D); p becomes the dropped probability used for dV
+                            dp[j] = pj * (dp[j] * m - dr);
+                            p[j] = pj * m;
                         }
                     }
                     // dV[kb..] += P̃ᵀ·dO ; dK[kb..] += dSᵀ·(q·scale) ; dQ += dS·K
                     for (int j0 = 0; j0 < kn; j0 += R)
                     {
                         int jr = Math.Min(R, kn - j0);
-                        Gemm8<TV>(jr, pt + j0, 1, BK, gt, dh, dv + (long)(kb + j0) * dh, dh, R, dh, acc: true);
-                        Gemm8<TV>(jr, dpt + j0, 1, BK, qt, dh, dk + (long)(kb + j0) * dh, dh, R, dh, acc: true);
+                        Gemm8<TV>(jr, pt + j0, 1, BK, gt, dh, dv + (long)(kb + j0) * dh, dh, rowsPad, dh, acc: true);
+                        Gemm8<TV>(jr, dpt + j0, 1, BK, qt, dh, dk + (long)(kb + j0) * dh, dh, rowsPad, dh, acc: true);
                     }
-                    Gemm8<TV>(R, dpt, BK, 1, k + kb * Ks.Token, Ks.Token, dqt, dh, kn, dh, acc: kb > 0);
+                    for (int sb = 0; sb < rowsPad; sb += R)
+                        Gemm8<TV>(R, dpt + sb * BK, BK, 1, k + kb * Ks.Token, Ks.Token, dqt + sb * dh, dh, kn, dh, acc: kb > 0);
                 }
                 for (int r = 0; r < rows; r++)
                 {
@@ -327,10 +340,11 @@ public static unsafe class Attention
         }
     }
 
-    /// <summary>R rows of a strided operand into a dense tile, times <paramref name="scale"/>; missing rows are zero.</summary>
-    private static void LoadRows(float* src, long stride, int i0, int rows, int dh, float scale, float* dst)
+    /// <summary>Rows i0.. of a strided operand into a dense tile of <paramref name="tileRows"/> rows, times
+    /// <paramref name="scale"/>; rows past <paramref name="rows"/> are zero.</summary>
+    private static void LoadRows(float* src, long stride, int i0, int rows, int tileRows, int dh, float scale, float* dst)
     {
-        for (int r = 0; r < R; r++)
+        for (int r = 0; r < tileRows; r++)
         {
             float* d = dst + r * dh;
             if (r < rows)

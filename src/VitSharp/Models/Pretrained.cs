@@ -87,6 +87,13 @@ public static class Pretrained
             if (pe.Rank != 3 || pe.Shape[2] != mine.Shape[2])
                 throw new VitException($"{ckpt.Path}: pos_embed {pe.ShapeString} cannot be resampled to {mine.ShapeString} (embedding widths differ)");
             int prefix = model.NumPrefixTokens;
+            int srcPrefix = (source.ContainsKey("cls_token") ? 1 : 0) + (source.ContainsKey("dist_token") ? 1 : 0);
+            if (srcPrefix > prefix && prefix == 0 && pe.Shape[1] > srcPrefix)
+            {
+                // A class-token checkpoint into a model without prefix tokens: keep only the grid rows.
+                pe = pe.Narrow(1, srcPrefix, pe.Shape[1] - srcPrefix).Contiguous();
+                resampled.Add($"pos_embed: dropped {srcPrefix} prefix row(s)");
+            }
             var oldGrid = options.SourceGrid ?? SourceGridOf(ckpt, pe.Shape[1] - prefix);
             if (oldGrid.H * oldGrid.W + prefix != pe.Shape[1])
                 throw new VitException($"{ckpt.Path}: pos_embed {pe.ShapeString} does not hold {prefix} prefix token(s) + a {oldGrid.H}x{oldGrid.W} grid");
@@ -147,8 +154,8 @@ public static class Pretrained
         else if (ckpt.Metadata.Arch != null && ModelZoo.Contains(ckpt.Metadata.Arch)) config = ModelZoo.GetConfig(ckpt.Metadata.Arch);
         else
         {
-            var canonical = KeyMaps.ToCanonical(ckpt.Tensors);
-            config = FromDetected(DetectedArchitecture.Detect(canonical, ckpt.Metadata, ckpt.Path), canonical.Naming);
+            var canon = KeyMaps.ToCanonical(ckpt.Tensors);
+            config = FromDetected(DetectedArchitecture.Detect(canon, ckpt.Metadata, path), canon.Naming);
         }
         if (overrides != null) config = overrides(config).Validate();
         // Random init of a large model costs seconds and is overwritten by the load; only tensors the
@@ -167,7 +174,8 @@ public static class Pretrained
         return (model, report);
     }
 
-    /// <summary>A model configuration from shapes found in a checkpoint (layer-norm eps from the naming: HF uses 1e-12).</summary>
+    /// <summary>A model configuration from shapes found in a checkpoint. Pooling: class token unless the file has
+    /// an fc_norm or no class token; Hugging Face files get HF's LayerNorm eps 1e-12.</summary>
     public static VitConfig FromDetected(DetectedArchitecture a, CheckpointNaming naming = CheckpointNaming.Timm)
     {
         var pool = a.ClassToken && !a.FcNorm ? GlobalPool.Token : GlobalPool.Avg;
@@ -184,16 +192,16 @@ public static class Pretrained
             MlpRatio = (double)a.MlpHidden / a.EmbedDim,
             QkvBias = a.QkvBias,
             ClassToken = a.ClassToken,
+            Distilled = a.DistToken,
             GlobalPool = pool,
             FcNorm = pool == GlobalPool.Avg ? a.FcNorm : null,
             RepresentationSize = a.PreLogitsSize > 0 ? a.PreLogitsSize : null,
-            Distilled = a.DistToken,
             NumClasses = a.NumClasses,
             PosEmbed = a.HasPosEmbed ? PosEmbedKind.Learn : PosEmbedKind.None,
             LayerNormEps = naming == CheckpointNaming.HuggingFace ? 1e-12f : 1e-6f,
             HybridLayers = a.Hybrid ? a.HybridStageDepths : null,
-            HybridStemWidth = a.Hybrid ? a.HybridStemWidth : 64,
             HybridWidths = a.Hybrid ? a.HybridStageWidths : null,
+            HybridStemWidth = a.Hybrid ? a.HybridStemWidth : 64,
         }.Validate();
     }
 
@@ -223,9 +231,8 @@ public static class Pretrained
             catch (VitException) { /* fall back to the shape */ }
         }
         int s = (int)Math.Round(Math.Sqrt(patches));
-        if (s * s != patches)
-            throw new VitException($"{ckpt.Path}: pos_embed holds {patches} patch positions, not a square grid; give the source grid (rows x cols)");
-        return (s, s);
+        // Not a square: the factor pair closest to square (a guess; SourceGrid overrides it).
+        return s * s == patches ? (s, s) : DetectedArchitecture.SquareishGrid(patches);
     }
 
     /// <summary>timm adapt_input_conv for a checkpoint conv trained on RGB.</summary>

@@ -115,4 +115,25 @@ public class PretrainedTests(ITestOutputHelper output)
         Assert.Equal(30, model.Config.NumClasses);
         Assert.Equal(model.StateDict().Count, report.Loaded.Count);
     }
+
+    [Fact]
+    public void Class_token_checkpoint_into_a_prefix_free_gap_model()
+    {
+        var c = Fixtures.Get("token");
+        var model = new VisionTransformer(c.Config with { ClassToken = false, GlobalPool = GlobalPool.Avg, FcNorm = false }, initialize: false);
+        var report = Pretrained.Load(model, Fixtures.PathOf(c.Files["safetensors"]));
+        Assert.Equal(["cls_token"], report.Unexpected);
+        Assert.Empty(report.Missing);
+        var src = Fixtures.ReadSafetensors(c.Files["safetensors"])["pos_embed"];
+        Assert.Equal(src.Narrow(1, 1, 16).Contiguous().ToArray(), model.StateDict()["pos_embed"].ToArray());
+    }
+
+    [Fact]
+    public void Hugging_face_files_get_hf_layer_norm_eps()
+    {
+        var (model, report) = Pretrained.Create(Fixtures.PathOf(Fixtures.Get("token").Files["hf"]), options: new PretrainedOptions { Strict = true });
+        Assert.Equal(CheckpointNaming.HuggingFace, report.Naming);
+        Assert.Equal(1e-12f, model.Config.LayerNormEps);
+        Assert.Equal(GlobalPool.Token, model.Config.GlobalPool);
+    }
 }
