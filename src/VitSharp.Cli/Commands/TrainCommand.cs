@@ -14,7 +14,7 @@ internal static class TrainCommand
 {
     internal static Command Build()
     {
-        var data = new Option<string[]>("--data") { Description = "Class-folder root, 'fashion-mnist', or 'cifar10 DIR'", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var data = new Option<string[]>("--data") { Description = "Class-folder root, 'fashion-mnist' (Debian's full set), 'fashion-mnist-embedded' (the shipped subset), or 'cifar10 DIR'", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
         var model = new Option<string>("--model") { Description = "Model name from the zoo", DefaultValueFactory = _ => "vit_base_patch16_224" };
         var weights = new Option<string?>("--weights") { Description = "Pretrained weights (any readable format; the head is dropped when classes differ)" };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes (default: from the data)" };
@@ -125,6 +125,8 @@ internal static class TrainCommand
                 tsteps.Add(new Resize(h, w));
                 trainT = new Compose(tsteps, [new Normalize(mean, std)]);
                 valT = new Compose([new Resize(h, w)], [new Normalize(mean, std)]);
+                // Recorded so eval/predict resize the shorter side to the model size (no crop margin) like training did.
+                resize = Math.Max(h, w);
             }
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -183,6 +185,11 @@ internal static class TrainCommand
 
     private static (IImageDataset Train, IImageDataset? Val, IReadOnlyList<string> Classes, int Channels, bool Folder) LoadData(string[] spec, double valRate, ulong seed, int channels)
     {
+        if (spec.Length == 1 && spec[0].Equals("fashion-mnist-embedded", StringComparison.OrdinalIgnoreCase))
+        {
+            var (tr, te) = FashionMnist.LoadEmbedded();
+            return (tr, te, tr.Classes, tr.Channels, false);
+        }
         if (spec.Length == 1 && spec[0].Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase))
         {
             var (tr, te) = FashionMnist.Load();
