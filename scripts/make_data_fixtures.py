@@ -5,7 +5,7 @@ Run with Debian's python3 (python3-pil, python3-torchvision):  /usr/bin/python3 
 Writes tests/fixtures/data/manifest.json plus raw uint8 (HWC) / float32 (CHW) blobs. Inputs are generated
 here from a fixed seed and stored too, so the C# tests need neither Python nor an image decoder.
 """
-import json, math, os, sys
+import gzip, json, math, os, struct, sys
 import numpy as np
 from PIL import Image
 import torch
@@ -14,6 +14,45 @@ import torchvision.transforms as T
 import torchvision.transforms.functional as F
 from torchvision.transforms import InterpolationMode as IM
 from torchvision.transforms.autoaugment import _apply_op
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def make_embedded_fashion_mnist():
+    """--embedded: class-balanced, seeded Fashion-MNIST subset shipped in the library (no network needed).
+
+    1000 train + 200 test images per class from Debian's dataset-fashion-mnist, in original order, written as
+    gzipped IDX files into src/VitSharp/Data/Embedded/ (embedded resources)."""
+    src = "/usr/share/datasets/fashion-mnist"
+    dst = os.path.join(ROOT, "src", "VitSharp", "Data", "Embedded")
+    os.makedirs(dst, exist_ok=True)
+
+    def read(name):
+        with gzip.open(os.path.join(src, name)) as f:
+            return f.read()
+
+    rs = np.random.RandomState(20170825)
+    for split, per_class in [("train", 1000), ("t10k", 200)]:
+        imgs = read(f"{split}-images-idx3-ubyte.gz")
+        labs = read(f"{split}-labels-idx1-ubyte.gz")
+        n, h, w = struct.unpack(">III", imgs[4:16])
+        x = np.frombuffer(imgs, np.uint8, offset=16).reshape(n, h, w)
+        y = np.frombuffer(labs, np.uint8, offset=8)
+        pick = np.sort(np.concatenate([rs.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)]))
+        xs, ys = x[pick], y[pick]
+        name = "train" if split == "train" else "test"
+        for kind, header, body in [("images", struct.pack(">IIII", 0x803, len(pick), h, w), xs),
+                                   ("labels", struct.pack(">II", 0x801, len(pick)), ys)]:
+            # mtime=0 keeps the file byte-identical across runs
+            with open(os.path.join(dst, f"fashion-mnist-{name}-{kind}-idx.gz"), "wb") as raw:
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as f:
+                    f.write(header + body.tobytes())
+        print(name, len(pick), np.bincount(ys))
+
+
+if "--embedded" in sys.argv:
+    make_embedded_fashion_mnist()
+    sys.exit(0)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "data")
 os.makedirs(OUT, exist_ok=True)
@@ -46,7 +85,7 @@ def synth(w, h, c):
 
 
 def to_pil(a):
-    return Image.fromarray(a, "RGB" if a.ndim == 3 else "L")
+    return Image.fromarray(a, ("RGBA" if a.shape[2] == 4 else "RGB") if a.ndim == 3 else "L")
 
 
 def arr(img):
@@ -59,6 +98,8 @@ sources = {
     "l31x23": synth(31, 23, 1),
     "rgb61x47": synth(61, 47, 3),
 }
+# RGBA with varied alpha (Pillow resizes it premultiplied)
+sources["rgba29x23"] = np.concatenate([synth(29, 23, 3), synth(29, 23, 1)[:, :, None]], axis=2)
 for n, a in sources.items():
     blob(f"src_{n}.bin", a)
 
@@ -91,6 +132,11 @@ for sname in ["rgb37x29", "l31x23", "rgb61x47"]:
         add("resized_crop", sname, {"top": i, "left": j, "h": h, "w": w, "size": s, "filter": "bilinear"},
             F.resized_crop(img, i, j, h, w, [s, s], interpolation=IM.BILINEAR))
 
+rgba = to_pil(sources["rgba29x23"])
+for fname, mode in interp.items():
+    for (w, h) in [(17, 13), (53, 41), (8, 30)]:
+        add("resize", "rgba29x23", {"w": w, "h": h, "filter": fname}, F.resize(rgba, [h, w], interpolation=mode))
+
 # RandAugment ops at fixed magnitudes (torchvision's own _apply_op, PIL backend, nearest, fill None)
 img = to_pil(sources["rgb37x29"])
 gray = to_pil(sources["l31x23"])
@@ -120,10 +166,22 @@ ra = T.RandAugment()
 space = ra._augmentation_space(31, [29, 37])
 table = {k: (v[0].tolist() if v[0].ndim > 0 else [float(v[0])], bool(v[1])) for k, v in space.items()}
 
-manifest = {"sources": {n: {"w": a.shape[1], "h": a.shape[0], "c": 1 if a.ndim == 2 else 3} for n, a in sources.items()},
+manifest = {"sources": {n: {"w": a.shape[1], "h": a.shape[0], "c": 1 if a.ndim == 2 else a.shape[2]} for n, a in sources.items()},
             "cases": cases, "rrc_fallback": geo, "totensor": {"src": "rgb37x29", "out": "totensor_imagenet.bin"},
             "randaug_space": table,
             "versions": {"pillow": Image.__version__, "torchvision": torchvision.__version__}}
+# small real JPEG files for folder-dataset tests (decoded by our own codec in the tests)
+jpegs = []
+for k, (w, h, mode) in enumerate([(20, 16, "RGB"), (23, 17, "RGB"), (16, 21, "L"), (31, 12, "RGB"), (18, 18, "RGB"), (25, 19, "L")]):
+    a = synth(w, h, 3 if mode == "RGB" else 1)
+    buf = __import__("io").BytesIO()
+    to_pil(a).save(buf, "JPEG", quality=90)
+    name = f"jpeg_{k}.jpg"
+    blobs[name] = [len(PACK), len(buf.getvalue())]
+    PACK.extend(buf.getvalue())
+    jpegs.append(name)
+
+manifest["jpegs"] = jpegs
 manifest["blobs"] = blobs
 with open(os.path.join(OUT, "pack.bin"), "wb") as f:
     f.write(PACK)

@@ -424,8 +424,8 @@ CASES = [
     case("gray_nonsquare", in_chans=1, img_height=20, img_width=28),
     case("misc", qkv_bias=False, qk_scale=0.2, gelu="tanh", pos_embed="sincos", layer_norm_eps=1e-5, num_classes=1),
     case("features", num_classes=0, depth=1),
-    case("hybrid", img_height=32, img_width=32, patch_size=1, hybrid_layers=[3, 4, 9], hybrid_stem_width=16,
-         hybrid_widths=[32, 32, 32], hybrid_groups=8, formats=("safetensors", "npz")),
+    case("hybrid", img_height=64, img_width=64, patch_size=1, hybrid_layers=[3, 4, 9], hybrid_stem_width=16,
+         hybrid_widths=[32, 32, 32], hybrid_groups=4, formats=("safetensors", "npz")),
 ]
 
 
@@ -437,14 +437,29 @@ def state_keys(model):
     return [[k, list(v.shape)] for k, v in model.state_dict().items()]
 
 
+def double_forward(m, x, probs=None):
+    m.double()
+    if getattr(m, "sincos", None) is not None:
+        m.sincos = m.sincos.double()
+    out = m(x.double(), probs)
+    m.float()
+    if getattr(m, "sincos", None) is not None:
+        m.sincos = m.sincos.float()
+    if probs is not None:
+        probs[:] = [p.float() for p in probs]
+    return tuple(o.float() if o is not None else None for o in out)
+
+
 def run_case(name, c, formats, batch, seed):
     gen = torch.Generator().manual_seed(seed)
     m = VisionTransformer(c).eval()
     randomize(m, gen)
     x = torch.randn(batch, c["in_chans"], c["img_height"], c["img_width"], generator=gen)
-    probs = []
-    logits, cls_logits, dist_logits = m(x, probs)
     sd = OrderedDict((k, v.detach().clone()) for k, v in m.state_dict().items())
+    # The reference runs in float64 on the float32 weights/inputs, so the recorded outputs carry no float32
+    # rounding of their own and the tolerance measures only our error.
+    probs = []
+    logits, cls_logits, dist_logits = double_forward(m, x, probs)
     io = OrderedDict(input=x, logits=logits)
     if cls_logits is not None:
         io["logits_cls"], io["logits_dist"] = cls_logits, dist_logits
@@ -487,7 +502,7 @@ def resample_case(seed):
     m.load_state_dict(sd2)
     gen = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(2, 3, 24, 32, generator=gen)
-    logits, _, _ = m(x)
+    logits, _, _ = double_forward(m, x)
     write_safetensors(os.path.join(OUT, "resample.io.safetensors"), OrderedDict(input=x, logits=logits, pos_embed=sd2["pos_embed"]))
     return dict(name="resample", config=json_config(c), files={"npz": "resample_src.npz"}, io="resample.io.safetensors",
                 state_dict=state_keys(m), grid=[6, 8], source_grid=[4, 4])
@@ -509,12 +524,59 @@ def torchvision_case(seed):
         m.class_token.copy_(0.5 * torch.randn(m.class_token.shape, generator=gen))
         m.encoder.pos_embedding.copy_(0.5 * torch.randn(m.encoder.pos_embedding.shape, generator=gen))
     x = torch.randn(2, 3, 16, 16, generator=gen)
-    logits = m(x)
+    logits = m.double()(x.double()).float()
+    m.float()
     torch.save(m.state_dict(), os.path.join(OUT, "torchvision.pth"))
     write_safetensors(os.path.join(OUT, "torchvision.io.safetensors"), OrderedDict(input=x, logits=logits))
     c = dict(BASE)
     return dict(name="torchvision", config=json_config(c), files={"pth": "torchvision.pth"}, io="torchvision.io.safetensors",
                 state_dict=[[k, list(v.shape)] for k, v in m.state_dict().items()], grid=[4, 4])
+
+
+# ----------------------------------------------------------------------------- ViT-B/16 from a formula
+
+M32 = 0xFFFFFFFF
+
+
+def formula_values(t, n):
+    """n values in [-0.5, 0.5) for tensor number t: an integer hash of (t, i), reproduced bit-for-bit in C#
+    (tests/VitSharp.Tests/Models/SeededWeights.cs), so a full-size model needs no weight file."""
+    i = np.arange(n, dtype=np.uint64)
+    u = (i * np.uint64(2654435761) + np.uint64(((t + 1) * 0x9E3779B9) & M32)) & np.uint64(M32)
+    u ^= u >> np.uint64(15)
+    u = (u * np.uint64(0x85EBCA6B)) & np.uint64(M32)
+    u ^= u >> np.uint64(13)
+    u = (u * np.uint64(0xC2B2AE35)) & np.uint64(M32)
+    u ^= u >> np.uint64(16)
+    return u.astype(np.float64) / 4294967296.0 - 0.5
+
+
+def formula_tensor(t, name, shape):
+    n = int(np.prod(shape))
+    r = formula_values(t, n)
+    if name in ("cls_token", "pos_embed", "dist_token"):
+        v = r
+    elif len(shape) >= 2:
+        fan_in = n // shape[0]
+        v = r * (2.0 * math.sqrt(3.0 / fan_in))
+    elif name.endswith("weight"):
+        v = 1.0 + 0.4 * r
+    else:
+        v = 0.2 * r
+    return torch.from_numpy(v.astype(np.float32).reshape(shape))
+
+
+def seeded_full_size_case(name, c):
+    m = VisionTransformer(c).eval()
+    with torch.no_grad():
+        for t, (k, p) in enumerate(m.state_dict().items()):
+            p.copy_(formula_tensor(t, k, list(p.shape)))
+    x = torch.from_numpy((formula_values(100000, c["in_chans"] * c["img_height"] * c["img_width"]) * 4.0).astype(np.float32)
+                         .reshape(1, c["in_chans"], c["img_height"], c["img_width"]))
+    logits, _, _ = double_forward(m, x)
+    write_safetensors(os.path.join(OUT, f"{name}.io.safetensors"), OrderedDict(logits=logits))
+    return dict(name=name, config=json_config(c), files={}, io=f"{name}.io.safetensors", state_dict=state_keys(m),
+                grid=list(m.grid), seeded=True)
 
 
 def main():
@@ -528,6 +590,13 @@ def main():
         out.append(info)
     out.append(resample_case(2000))
     out.append(torchvision_case(3000))
+    out.append(seeded_full_size_case("b16_seeded", dict(BASE, img_height=224, img_width=224, patch_size=16, embed_dim=768,
+                                                         depth=12, num_heads=12, num_classes=1000)))
+    # R50+ViT-B/16 at full width and depth, run at 64x64 (4x4 grid) to keep the test fast.
+    out.append(seeded_full_size_case("r50_b16_seeded", dict(BASE, img_height=64, img_width=64, patch_size=1, embed_dim=768,
+                                                             depth=12, num_heads=12, num_classes=1000, hybrid_layers=[3, 4, 9],
+                                                             hybrid_stem_width=64, hybrid_widths=[256, 512, 1024],
+                                                             hybrid_groups=32)))
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump({"torch": torch.__version__, "cases": out}, f, separators=(",", ":"))
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))

@@ -14,6 +14,7 @@ internal static class BenchCommand
 
     private static IEnumerable<Command> Subcommands()
     {
-        yield break;
+        yield return BenchGemmCommand.Build();
+        yield return BenchDataCommand.Build();
     }
 }

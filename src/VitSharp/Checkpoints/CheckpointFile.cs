@@ -43,7 +43,7 @@ public static class CheckpointFile
         catch (UnauthorizedAccessException ex) { throw new CheckpointException(path, "cannot open: " + ex.Message, ex); }
     }
 
-    private static CheckpointFormat DetectFormat(FileStream fs, string path)
+    private static CheckpointFormat DetectFormat(Stream fs, string path)
     {
         Span<byte> head = stackalloc byte[16];
         int n = 0;
@@ -79,6 +79,13 @@ public static class CheckpointFile
     public static Checkpoint Load(string path)
     {
         using var fs = OpenRead(path);
+        return Load(fs, path);
+    }
+
+    /// <summary>Loads from a seekable stream; <paramref name="path"/> names it in errors and picks the .npy key.</summary>
+    public static Checkpoint Load(Stream fs, string path)
+    {
+        if (!fs.CanSeek) throw new CheckpointException(path, "checkpoint streams must be seekable");
         try
         {
             var fmt = DetectFormat(fs, path);
@@ -104,7 +111,12 @@ public static class CheckpointFile
                     break;
             }
             var arrays = new List<CheckpointArray>(raw.Count);
-            foreach (var (k, a) in raw) arrays.Add(new CheckpointArray(k, a.DType, a.Shape, a.ToTensor()));
+            for (int i = 0; i < raw.Count; i++)
+            {
+                var (k, a) = raw[i];
+                arrays.Add(new CheckpointArray(k, a.DType, a.Shape, a.ToTensor()));
+                raw[i] = default; // let the file bytes go as soon as each tensor exists (peak ≈ one model, not two)
+            }
             return new Checkpoint { Format = fmt, Path = path, Arrays = arrays, Metadata = meta };
         }
         catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or IOException or ArgumentException or OverflowException or InvalidOperationException or NotSupportedException or IndexOutOfRangeException or FormatException)

@@ -125,8 +125,9 @@ public static class CheckpointConverter
             if (c.Unmapped.Count > 0) warnings.Add($"kept {c.Unmapped.Count} unmapped key(s) under their original names: {string.Join(", ", c.Unmapped.Take(5))}{(c.Unmapped.Count > 5 ? ", ..." : "")}");
         }
         else tensors = ck.Tensors;
-        if (outFmt != CheckpointFormat.SafeTensors && !ck.Metadata.IsEmpty)
-            warnings.Add($"metadata ({string.Join(", ", ck.Metadata.ToDictionary().Keys)}) is dropped: only .safetensors can hold it");
+        var metaKeys = ck.Metadata.ToDictionary().Keys.Where(k => k != CheckpointMetadata.FormatKey).ToList();
+        if (outFmt != CheckpointFormat.SafeTensors && metaKeys.Count > 0)
+            warnings.Add($"metadata ({string.Join(", ", metaKeys)}) is dropped: only .safetensors can hold it");
         if (outFmt == CheckpointFormat.Npz && dtype == DType.BF16)
             throw new CheckpointException(output, "bfloat16 cannot be stored in .npz; use f32 or f16");
         if (ck.Arrays.Any(a => !a.SourceDType.IsFloat()))

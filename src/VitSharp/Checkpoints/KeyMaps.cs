@@ -35,8 +35,9 @@ public static partial class KeyMaps
     public static CheckpointNaming DetectNaming(IEnumerable<string> keys)
     {
         bool google = false, bigVision = false, tv = false, hf = false;
-        foreach (var k0 in keys)
+        foreach (var key in keys)
         {
+            var k0 = key.StartsWith("module.", StringComparison.Ordinal) ? key[7..] : key;
             var k = StripGooglePrefix(k0);
             if (k.StartsWith("Transformer/", StringComparison.Ordinal) || k is "embedding/kernel" or "cls" or "pos_embedding")
             {

@@ -166,7 +166,9 @@ public static class Npy
         if (t == null)
         {
             if (rest.StartsWith('O')) throw new CheckpointException(where, $"npy object arrays ('{d}') are pickles and are refused");
-            if (rest.StartsWith('V') && d.Contains("bfloat16", StringComparison.Ordinal)) t = DType.BF16;
+            // big_vision saves ml_dtypes bfloat16 weights, which numpy records as a 2-byte void ('|V2');
+            // no other 2-byte void type occurs in checkpoints, so read it as bfloat16 (timm's load_bfloat16 does the same).
+            if (rest == "V2") t = DType.BF16;
             else throw new CheckpointException(where, $"unsupported npy dtype '{d}'");
         }
         return (t.Value, order == '>' || (order == '=' && !BitConverter.IsLittleEndian));

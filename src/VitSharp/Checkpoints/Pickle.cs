@@ -15,20 +15,26 @@ public sealed class PyDict
 {
     public List<KeyValuePair<object?, object?>> Items { get; } = [];
 
+    // Index of value-type keys (strings, ints) so a pickle with millions of SETITEMS stays linear, not quadratic.
+    private readonly Dictionary<object, int> index = [];
+
     public void Set(object? key, object? value)
     {
-        for (int i = 0; i < Items.Count; i++)
+        if (key is string or long or bool or double)
         {
-            if (Equals(Items[i].Key, key)) { Items[i] = new(key, value); return; }
+            if (index.TryGetValue(key, out int at)) Items[at] = new(key, value);
+            else
+            {
+                index[key] = Items.Count;
+                Items.Add(new(key, value));
+            }
+            return;
         }
+        // Other keys (tuples, None) compare by reference, as they have no value identity here.
         Items.Add(new(key, value));
     }
 
-    public object? Get(string key)
-    {
-        foreach (var kv in Items) if (kv.Key is string s && s == key) return kv.Value;
-        return null;
-    }
+    public object? Get(string key) => index.TryGetValue(key, out int at) ? Items[at].Value : null;
 }
 
 /// <summary>A persistent-id storage reference: record data/&lt;Key&gt; holds Numel elements of DType.</summary>
@@ -206,6 +212,13 @@ public sealed class RestrictedUnpickler
                 case 0x8c: Push(Utf8(U8())); break; // SHORT_BINUNICODE
                 case (byte)'U': Push(Encoding.Latin1.GetString(Bytes(U8()))); break; // SHORT_BINSTRING
                 case (byte)'T': Push(Encoding.Latin1.GetString(Bytes(Len32()))); break; // BINSTRING
+                case (byte)'S': // STRING (protocol 0): a quoted literal on one line; escapes are kept verbatim
+                    {
+                        var line = Line();
+                        if (line.Length < 2 || (line[0] != '\'' && line[0] != '"') || line[^1] != line[0]) throw Err("malformed pickle STRING");
+                        Push(line[1..^1]);
+                        break;
+                    }
                 case (byte)'C': Push(Bytes(U8()).ToArray()); break; // SHORT_BINBYTES
                 case (byte)'B': Push(Bytes(Len32()).ToArray()); break; // BINBYTES
                 case (byte)'N': Push(null); break;
@@ -252,9 +265,10 @@ public sealed class RestrictedUnpickler
         return new PyGlobal(module, name);
     }
 
-    private object? Call(object? fn, object?[] a)
+    private object? Call(object? fn, object?[] a, int depth = 0)
     {
         if (fn is not PyGlobal g) throw Err($"malformed pickle: call of {Describe(fn)}");
+        if (depth > 8) throw Err("malformed pickle: nested tensor rebuild calls are too deep");
         switch (g.FullName)
         {
             case "collections.OrderedDict":
@@ -296,7 +310,7 @@ public sealed class RestrictedUnpickler
                 {
                     // (func, new_type, args, state): rebuild with func(*args) and drop the subclass type.
                     if (a.Length < 3 || a[2] is not object?[] inner) throw Err("malformed _rebuild_from_type_v2 call");
-                    return Call(a[0], inner);
+                    return Call(a[0], inner, depth + 1);
                 }
             default:
                 throw Err($"refusing to call '{g.FullName}': only tensor rebuild functions and OrderedDict may be called");
@@ -403,7 +417,7 @@ public sealed class RestrictedUnpickler
     private string Line()
     {
         int end = Array.IndexOf(d, (byte)'\n', pos);
-        if (end < 0 || end - pos > 1000) throw Err("pickle truncated in a GLOBAL name");
+        if (end < 0 || end - pos > 1000) throw Err("pickle truncated or overlong text line (GLOBAL/STRING)");
         var s = Encoding.ASCII.GetString(d, pos, end - pos);
         pos = end + 1;
         return s;

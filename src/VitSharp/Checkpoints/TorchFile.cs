@@ -61,9 +61,15 @@ public static class TorchFile
 
         var storages = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         var result = new List<KeyValuePair<string, RawArray>>();
+        // Views may repeat storage data (tied weights, stride-0 expands); a crafted file could ask for terabytes
+        // that way, so bound what the tensors may add up to relative to the file.
+        long budget = 4 * fs.Length + (64L << 20), total = 0;
         foreach (var (key, value) in dict)
         {
             var st = value.Storage;
+            total += RawArray.NumelOf(value.Size) * st.DType.ItemSize();
+            if (total > budget)
+                throw new CheckpointException(path, $"tensor '{key}': the views add up to {total} bytes, far more than the {fs.Length}-byte file holds (corrupt or malicious)");
             if (!storages.TryGetValue(st.Key, out var bytes))
             {
                 if (!entries.TryGetValue("data/" + st.Key, out var rec))
@@ -109,18 +115,22 @@ public static class TorchFile
         return new RawArray(t.Storage.DType, (int[])t.Size.Clone(), dst);
     }
 
-    private static List<KeyValuePair<string, TensorRef>>? FindStateDict(object? o)
+    private static List<KeyValuePair<string, TensorRef>>? FindStateDict(object? o, int depth = 0, HashSet<PyDict>? seen = null)
     {
         if (o is TensorRef single) return [new("tensor", single)];
-        if (o is not PyDict d) return null;
+        // Nested checkpoints are a few levels deep; a crafted deep nesting must not overflow the stack, and dicts
+        // shared through the memo are visited once so the search stays linear.
+        if (depth > 16 || o is not PyDict d) return null;
+        seen ??= new HashSet<PyDict>(ReferenceEqualityComparer.Instance);
+        if (!seen.Add(d)) return null;
         var tensors = new List<KeyValuePair<string, TensorRef>>();
         foreach (var (k, v) in d.Items)
             if (k is string ks && v is TensorRef t) tensors.Add(new(ks, t));
         if (tensors.Count > 0) return tensors;
         foreach (var key in NestedKeys)
-            if (FindStateDict(d.Get(key)) is { } nested) return nested;
+            if (FindStateDict(d.Get(key), depth + 1, seen) is { } nested) return nested;
         foreach (var (_, v) in d.Items)
-            if (v is PyDict && FindStateDict(v) is { } any) return any;
+            if (v is PyDict && FindStateDict(v, depth + 1, seen) is { } any) return any;
         return null;
     }
 

@@ -12,7 +12,7 @@ public interface IImageTransform
 /// <summary>A step on a CHW float image after ToTensor (Normalize, RandomErasing), in place.</summary>
 public interface ITensorTransform
 {
-    void Apply(float[] chw, int channels, int height, int width, Rng rng);
+    void Apply(Span<float> chw, int channels, int height, int width, Rng rng);
 }
 
 /// <summary>
@@ -55,11 +55,7 @@ public sealed class Compose
         if (img.Channels != channels || img.Height != height || img.Width != width)
             throw new VitException($"transform produced {img.Channels}x{img.Height}x{img.Width}, batch slot is {channels}x{height}x{width} (add a Resize/CenterCrop to a fixed size)");
         ToTensor.Write(img, dst);
-        if (TensorSteps.Count == 0) return;
-        // tensor steps work on arrays; copy through a scratch buffer (small next to decoding)
-        var tmp = dst.ToArray();
-        foreach (var t in TensorSteps) t.Apply(tmp, channels, height, width, rng);
-        tmp.CopyTo(dst);
+        foreach (var t in TensorSteps) t.Apply(dst, channels, height, width, rng);
     }
 
     /// <summary>Runs every step and returns a (C,H,W) tensor owned by the GC (outside any TensorScope).</summary>
@@ -93,6 +89,21 @@ public static class Transforms
         if (erasing > 0) tsteps.Add(new RandomErasing(erasing));
         return new Compose(steps, tsteps);
     }
+
+    /// <summary>
+    /// timm's eval transform from a crop fraction: shorter side to floor(size / cropPct) (e.g. 224 / 0.9 → 248),
+    /// centre crop, normalise; Google-derived ViT weights use bicubic and 0.5/0.5.
+    /// </summary>
+    public static Compose EvalPresetCropPct(int size, double cropPct = 0.9, ResampleFilter filter = ResampleFilter.Bicubic,
+        float[]? mean = null, float[]? std = null)
+    {
+        if (cropPct is <= 0 or > 1) throw new VitException($"crop fraction {cropPct} must be in (0, 1]");
+        return EvalPreset(size, (int)Math.Floor(size / cropPct), mean, std, filter);
+    }
+
+    /// <summary>Only ToTensor + Normalize (images already at model size, e.g. 28×28 Fashion-MNIST).</summary>
+    public static Compose Normalized(float[]? mean = null, float[]? std = null) =>
+        new([], [new Normalize(mean ?? HalfMean, std ?? HalfStd)]);
 
     /// <summary>Resize(shorter side = resizeTo, default size·256/224) + CenterCrop(size) + ToTensor + Normalize.</summary>
     public static Compose EvalPreset(int size, int? resizeTo = null, float[]? mean = null, float[]? std = null,
@@ -256,24 +267,14 @@ public sealed class ConvertChannels(int channels) : IImageTransform
 {
     public Image Apply(Image image, Rng rng) => ToChannels(image, channels);
 
-    public static Image ToChannels(Image image, int channels)
+    /// <summary>PIL's convert("RGB") (gray replicated, alpha dropped) or convert("L").</summary>
+    public static Image ToChannels(Image image, int channels) => channels switch
     {
-        if (image.Channels == channels) return image;
-        var dst = new Image(image.Width, image.Height, channels);
-        var s = image.Pixels;
-        var d = dst.Pixels;
-        int c = image.Channels, n = image.Width * image.Height;
-        for (int i = 0; i < n; i++)
-        {
-            byte r, g, b;
-            if (c >= 3) { r = s[i * c]; g = s[i * c + 1]; b = s[i * c + 2]; }
-            else { r = g = b = s[i * c]; }
-            if (channels == 1) d[i] = c >= 3 ? ColorOps.Luma(r, g, b) : r;
-            else if (channels == 3) { d[i * 3] = r; d[i * 3 + 1] = g; d[i * 3 + 2] = b; }
-            else throw new VitException($"cannot convert a {c}-channel image to {channels} channels");
-        }
-        return dst;
-    }
+        _ when image.Channels == channels => image,
+        3 => ImageConvert.ToRgb(image),
+        1 => ImageConvert.ToGray(image),
+        _ => throw new VitException($"cannot convert a {image.Channels}-channel image to {channels} channels"),
+    };
 }
 
 /// <summary>ToTensor: HWC bytes → CHW floats in [0, 1].</summary>
@@ -311,7 +312,7 @@ public sealed class Normalize : ITensorTransform
         Mean = mean; Std = std;
     }
 
-    public void Apply(float[] chw, int channels, int height, int width, Rng rng)
+    public void Apply(Span<float> chw, int channels, int height, int width, Rng rng)
     {
         int hw = height * width;
         for (int c = 0; c < channels; c++)
@@ -319,8 +320,21 @@ public sealed class Normalize : ITensorTransform
             // one mean/std serves every channel of a gray image when a 3-channel preset is used
             float m = Mean[Mean.Length == channels ? c : Math.Min(c, Mean.Length - 1)];
             float s = Std[Std.Length == channels ? c : Math.Min(c, Std.Length - 1)];
-            var span = chw.AsSpan(c * hw, hw);
-            for (int i = 0; i < span.Length; i++) span[i] = (span[i] - m) / s;
+            var span = chw.Slice(c * hw, hw);
+            // subtract then divide, element-wise IEEE ops: bit-identical to torchvision's sub_/div_
+            int i = 0;
+            if (System.Numerics.Vector.IsHardwareAccelerated)
+            {
+                var vm = new System.Numerics.Vector<float>(m);
+                var vs = new System.Numerics.Vector<float>(s);
+                int n = System.Numerics.Vector<float>.Count;
+                for (; i + n <= span.Length; i += n)
+                {
+                    var v = new System.Numerics.Vector<float>(span.Slice(i, n));
+                    ((v - vm) / vs).CopyTo(span.Slice(i, n));
+                }
+            }
+            for (; i < span.Length; i++) span[i] = (span[i] - m) / s;
         }
     }
 }
@@ -336,7 +350,7 @@ public sealed class RandomErasing(double p = 0.5, double scaleMin = 0.02, double
     public float Value { get; } = value;
     public bool RandomValues { get; } = randomValues;
 
-    public void Apply(float[] chw, int channels, int height, int width, Rng rng)
+    public void Apply(Span<float> chw, int channels, int height, int width, Rng rng)
     {
         if (rng.NextDouble() >= p) return;
         double area = (double)height * width, logLo = Math.Log(ratioMin), logHi = Math.Log(ratioMax);
@@ -351,7 +365,7 @@ public sealed class RandomErasing(double p = 0.5, double scaleMin = 0.02, double
             for (int c = 0; c < channels; c++)
                 for (int y = i; y < i + h; y++)
                 {
-                    var row = chw.AsSpan(c * height * width + y * width + j, w);
+                    var row = chw.Slice(c * height * width + y * width + j, w);
                     if (RandomValues) for (int x = 0; x < w; x++) row[x] = (float)rng.NextGaussian();
                     else row.Fill(Value);
                 }

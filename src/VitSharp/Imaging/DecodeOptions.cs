@@ -5,10 +5,9 @@ public sealed class DecodeOptions
 {
     /// <summary>Images with more pixels are refused before any pixel buffer is allocated.
     /// The default is PIL's DecompressionBombError threshold (2 × 89,478,485).</summary>
-    public long MaxPixels { get; init; } = 178956970;
+    public long MaxPixels { get; set; } = 178956970;
 
     /// <summary>Rotate/flip JPEGs by their EXIF orientation tag, as PIL's ImageOps.exif_transpose does.</summary>
-    public bool ApplyExifOrientation { get; init; } = true;
+    public bool ApplyExifOrientation { get; set; } = true;
 
-    internal static readonly DecodeOptions Default = new();
 }

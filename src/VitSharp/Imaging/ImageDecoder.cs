@@ -12,7 +12,7 @@ public static class ImageDecoder
 {
     public static Image Decode(ReadOnlySpan<byte> data, string? nameForErrors = null, DecodeOptions? options = null)
     {
-        options ??= DecodeOptions.Default;
+        options ??= new DecodeOptions();
         try
         {
             if (data.Length >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF)

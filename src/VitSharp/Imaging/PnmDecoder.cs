@@ -17,6 +17,9 @@ internal static class PnmDecoder
         ImageFormatUtil.CheckSize(name, "PNM", w, h, opt);
         int width = (int)w, height = (int)h;
         int ch = kind is 3 or 6 ? 3 : 1;
+        // Plain formats need at least one byte per sample, P4 one bit per pixel: check before allocating.
+        long minBytes = kind == 4 ? (w + 7) / 8 * h : w * h * ch;
+        if (data.Length - pos < minBytes) throw Fail("file is truncated in the pixel data");
         var img = new Image(width, height, ch);
         var px = img.Pixels;
         int n = px.Length;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using VitSharp.Kernels;
 
 namespace VitSharp.Imaging;
@@ -195,6 +196,7 @@ public static class ImageResize
     {
         int c = src.Channels, ksize = co.KSize, outW = dst.Width;
         int half = 1 << (PrecisionBits - 1);
+        bool sse = Cpu.Level >= SimdLevel.Vector256 && Sse41.IsSupported;
         fixed (byte* sp = src.Pixels)
         fixed (byte* dp = dst.Pixels)
         fixed (int* kp = co.Weights)
@@ -217,6 +219,56 @@ public static class ImageResize
                             outRow[xx] = Clip8(s0);
                         }
                         break;
+                    case 3 when sse:
+                        {
+                            // one 4-lane multiply-add per tap (R, G, B and the next pixel's R, ignored); the last
+                            // pixel of the image would read one byte past the buffer, so it takes the scalar path
+                            byte* end = sp + src.Pixels.Length;
+                            var vhalf = Vector128.Create(half);
+                            for (int xx = 0; xx < outW; xx++)
+                            {
+                                int xmin = bp[xx * 2], xmax = bp[xx * 2 + 1];
+                                int* k = kp + xx * ksize;
+                                byte* p = inRow + xmin * 3;
+                                byte* o = outRow + xx * 3;
+                                if (p + xmax * 3 + 1 > end)
+                                {
+                                    int s0 = half, s1 = half, s2 = half;
+                                    for (int x = 0; x < xmax; x++, p += 3)
+                                    {
+                                        int w = k[x];
+                                        s0 += p[0] * w; s1 += p[1] * w; s2 += p[2] * w;
+                                    }
+                                    o[0] = Clip8(s0); o[1] = Clip8(s1); o[2] = Clip8(s2);
+                                    continue;
+                                }
+                                var acc = vhalf;
+                                for (int x = 0; x < xmax; x++, p += 3)
+                                    acc += Sse41.ConvertToVector128Int32(p) * Vector128.Create(k[x]);
+                                acc = Vector128.ShiftRightArithmetic(acc, PrecisionBits);
+                                acc = Vector128.Min(Vector128.Max(acc, Vector128<int>.Zero), Vector128.Create(255));
+                                o[0] = (byte)acc.GetElement(0); o[1] = (byte)acc.GetElement(1); o[2] = (byte)acc.GetElement(2);
+                            }
+                            break;
+                        }
+                    case 4 when sse:
+                        {
+                            var vhalf = Vector128.Create(half);
+                            for (int xx = 0; xx < outW; xx++)
+                            {
+                                int xmin = bp[xx * 2], xmax = bp[xx * 2 + 1];
+                                int* k = kp + xx * ksize;
+                                byte* p = inRow + xmin * 4;
+                                var acc = vhalf;
+                                for (int x = 0; x < xmax; x++, p += 4)
+                                    acc += Sse41.ConvertToVector128Int32(p) * Vector128.Create(k[x]);
+                                acc = Vector128.ShiftRightArithmetic(acc, PrecisionBits);
+                                acc = Vector128.Min(Vector128.Max(acc, Vector128<int>.Zero), Vector128.Create(255));
+                                var packed = Vector128.Narrow(Vector128.Narrow(acc.AsUInt32(), acc.AsUInt32()), Vector128<ushort>.Zero);
+                                *(uint*)(outRow + xx * 4) = packed.AsUInt32().ToScalar();
+                            }
+                            break;
+                        }
                     case 3:
                         for (int xx = 0; xx < outW; xx++)
                         {

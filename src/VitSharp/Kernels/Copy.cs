@@ -65,8 +65,8 @@ internal static unsafe class Copy
                 for (int i = i0; i < i1; i++)
                 {
                     float* d = dst + (long)i * dstRowStride;
-                    float* s = src + i;
-                    for (int j = j0; j < j1; j++) d[j] = s[(long)j * srcColStride];
+                    float* s = src + i + (long)j0 * srcColStride;
+                    for (int j = j0; j < j1; j++, s += srcColStride) d[j] = *s;
                 }
             }
         }

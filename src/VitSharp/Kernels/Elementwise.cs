@@ -247,19 +247,71 @@ internal static unsafe class Elementwise
         return r;
     }
 
+    /// <summary>
+    /// Problems at least this large (elements) are split over the worker threads. Memory-bound work gains little
+    /// from a second vCPU and loses badly when the other one is busy, so only large tensors (≥ 1 MiB) split;
+    /// tunable for end-to-end measurements.
+    /// </summary>
+    public static int ParallelThreshold { get; set; } = 1 << 18;
+
+    private const int Chunk = 1 << 14;
+
+    [InlineArray(MaxRank + 1)]
+    internal struct IntBuf
+    {
+        private int e0;
+    }
+
     /// <summary>c = op(a, b) over <paramref name="shape"/> with per-operand strides (0 = broadcast).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Binary<TOp>(TOp op, ReadOnlySpan<int> shape, float* a, ReadOnlySpan<int> sa, float* b, ReadOnlySpan<int> sb,
         float* c, ReadOnlySpan<int> sc) where TOp : struct, IBinaryOp
     {
-        foreach (var d in shape) if (d == 0) return;
-        int rank = shape.Length;
-        Span<int> dims = stackalloc int[rank + 1];
-        Span<int> xa = stackalloc int[rank + 1];
-        Span<int> xb = stackalloc int[rank + 1];
-        Span<int> xc = stackalloc int[rank + 1];
-        int r = Coalesce(shape, sa, sb, sc, dims, xa, xb, xc);
+        long total = 1;
+        foreach (var d in shape) total *= d;
+        if (total == 0) return;
+        var job = new BinaryJob<TOp> { Op = op, A = a, B = b, C = c };
+        int r = Coalesce(shape, sa, sb, sc, job.Dims, job.Xa, job.Xb, job.Xc);
+        job.R = r;
         if (r == 0) { *c = op.Apply(*a, *b); return; }
+        if (total >= ParallelThreshold && Workers.ThreadCount > 1 && !Workers.InsideJob)
+        {
+            Workers.For(job.Count, job);
+            return;
+        }
+        BinaryCoalesced(op, r, job.Dims, job.Xa, job.Xb, job.Xc, a, b, c);
+    }
+
+    /// <summary>One job index: a chunk of the only dim (rank 1) or one slice of the outermost dim.</summary>
+    private struct BinaryJob<TOp> : IParallelJob where TOp : struct, IBinaryOp
+    {
+        public TOp Op;
+        public float* A, B, C;
+        public IntBuf Dims, Xa, Xb, Xc;
+        public int R;
+
+        public readonly int Count => R == 1 ? (Dims[0] + Chunk - 1) / Chunk : Dims[0];
+
+        public void Execute(int index)
+        {
+            if (R == 1)
+            {
+                long s = (long)index * Chunk;
+                int len = (int)Math.Min(Chunk, Dims[0] - s);
+                BinaryInner(Op, A + s * Xa[0], Xa[0], B + s * Xb[0], Xb[0], C + s * Xc[0], Xc[0], len);
+                return;
+            }
+            ReadOnlySpan<int> d = Dims, xa = Xa, xb = Xb, xc = Xc;
+            BinaryCoalesced(Op, R - 1, d[1..], xa[1..], xb[1..], xc[1..],
+                A + (long)index * Xa[0], B + (long)index * Xb[0], C + (long)index * Xc[0]);
+        }
+    }
+
+    /// <summary>The serial loop over already-coalesced dims (r ≥ 1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BinaryCoalesced<TOp>(TOp op, int r, ReadOnlySpan<int> dims, ReadOnlySpan<int> xa, ReadOnlySpan<int> xb,
+        ReadOnlySpan<int> xc, float* a, float* b, float* c) where TOp : struct, IBinaryOp
+    {
         int n = dims[r - 1], ia = xa[r - 1], ib = xb[r - 1], ic = xc[r - 1];
         if (r == 1) { BinaryInner(op, a, ia, b, ib, c, ic, n); return; }
         Span<int> idx = stackalloc int[r];
@@ -380,14 +432,49 @@ internal static unsafe class Elementwise
     public static void Unary<TOp>(TOp op, ReadOnlySpan<int> shape, float* x, ReadOnlySpan<int> sx, float* y, ReadOnlySpan<int> sy)
         where TOp : struct, IUnaryOp
     {
-        foreach (var d in shape) if (d == 0) return;
-        int rank = shape.Length;
-        Span<int> dims = stackalloc int[rank + 1];
-        Span<int> xx = stackalloc int[rank + 1];
-        Span<int> xy = stackalloc int[rank + 1];
-        Span<int> dummy = stackalloc int[rank + 1];
-        int r = Coalesce(shape, sx, sy, sy, dims, xx, xy, dummy);
+        long total = 1;
+        foreach (var d in shape) total *= d;
+        if (total == 0) return;
+        var job = new UnaryJob<TOp> { Op = op, X = x, Y = y };
+        IntBuf dummy = default;
+        int r = Coalesce(shape, sx, sy, sy, job.Dims, job.Xx, job.Xy, dummy);
+        job.R = r;
         if (r == 0) { *y = op.Apply(*x); return; }
+        if (total >= ParallelThreshold && Workers.ThreadCount > 1 && !Workers.InsideJob)
+        {
+            Workers.For(job.Count, job);
+            return;
+        }
+        UnaryCoalesced(op, r, job.Dims, job.Xx, job.Xy, x, y);
+    }
+
+    private struct UnaryJob<TOp> : IParallelJob where TOp : struct, IUnaryOp
+    {
+        public TOp Op;
+        public float* X, Y;
+        public IntBuf Dims, Xx, Xy;
+        public int R;
+
+        public readonly int Count => R == 1 ? (Dims[0] + Chunk - 1) / Chunk : Dims[0];
+
+        public void Execute(int index)
+        {
+            if (R == 1)
+            {
+                long s = (long)index * Chunk;
+                int len = (int)Math.Min(Chunk, Dims[0] - s);
+                UnaryInner(Op, X + s * Xx[0], Xx[0], Y + s * Xy[0], Xy[0], len);
+                return;
+            }
+            ReadOnlySpan<int> d = Dims, xx = Xx, xy = Xy;
+            UnaryCoalesced(Op, R - 1, d[1..], xx[1..], xy[1..], X + (long)index * Xx[0], Y + (long)index * Xy[0]);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UnaryCoalesced<TOp>(TOp op, int r, ReadOnlySpan<int> dims, ReadOnlySpan<int> xx, ReadOnlySpan<int> xy,
+        float* x, float* y) where TOp : struct, IUnaryOp
+    {
         int n = dims[r - 1], ix = xx[r - 1], iy = xy[r - 1];
         if (r == 1) { UnaryInner(op, x, ix, y, iy, n); return; }
         Span<int> idx = stackalloc int[r];

@@ -72,8 +72,10 @@ public static unsafe partial class Gemm
     // Cache blocking for Zen 5 (L1d 48 KiB, L2 1 MiB): a kc×32 B micro-panel (32 KiB at kc = 256) stays in L1
     // while 12×kc A micro-panels stream from an mc×kc block in L2; nc bounds the packed B block (L3).
     internal static int KC = EnvInt("VIT_GEMM_KC", 256, 16, 4096);
-    internal static int MC = EnvInt("VIT_GEMM_MC", 192, MR, 4096) / MR * MR;
-    internal static int NC = EnvInt("VIT_GEMM_NC", 2048, NR, 1 << 16) / NR * NR;
+    internal static int MC = EnvInt("VIT_GEMM_MC", 1032, MR, 1 << 16) / MR * MR;
+    internal static int NC = EnvInt("VIT_GEMM_NC", 384, NR, 1 << 16) / NR * NR;
+    internal static int LoopOrder = EnvInt("VIT_GEMM_ORDER", 0, 0, 1);
+    private static readonly int PlanBias = EnvInt("VIT_GEMM_PLAN", 0, 0, 2);
 
     /// <summary>Problems with fewer multiply-adds than this run on one thread.</summary>
     private const long ParallelThreshold = 1 << 20;
@@ -290,6 +292,12 @@ public static unsafe partial class Gemm
             return;
         }
         Plan(in g, threads, out int tm, out int tn, out bool shareB);
+        if (tn == 1 && tm > 1 && (g.PB != null || shareB))
+        {
+            // Row blocks of ≥ ~384 rows cost nothing extra with a shared B (each A row is still packed once, B is
+            // re-streamed per block), and more blocks than threads let an idle participant take a late one's block.
+            tm *= Math.Clamp(g.M / tm / 384, 1, 4);
+        }
         float[]? shared = null;
         try
         {
@@ -334,11 +342,12 @@ public static unsafe partial class Gemm
             {
                 bool share = s == 1;
                 if (share && (g.PB != null || rm == 1)) continue;
-                bool packedOnce = g.PB != null || share;
-                double aRepacks = packedOnce ? 1 : Math.Ceiling(cols / (double)NC);
-                double packA = (double)rows * g.K * aRepacks * 16;
-                double packB = g.PB != null ? 0 : share ? (double)g.K * g.N / threads * 8 + 300_000 : (double)g.K * cols * 8;
+                double bRepacks = Math.Ceiling(rows / (double)MC);
+                double packA = (double)rows * g.K * 16;
+                double packB = g.PB != null ? 0 : share ? (double)g.K * g.N / threads * 8 + 300_000 : (double)g.K * cols * 8 * bRepacks;
                 double cost = compute + packA + packB;
+                if (PlanBias == 1 && rn > 1) cost *= 4; // tuning aid: prefer row splits
+                if (PlanBias == 2 && rm > 1) cost *= 4; // tuning aid: prefer column splits
                 if (cost < best)
                 {
                     best = cost;
@@ -365,48 +374,73 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>The five Goto loops over C[i0..i1, j0..j1) on the calling thread.</summary>
+    /// <summary>
+    /// The Goto loops over C[i0..i1, j0..j1) on the calling thread. For each kc slice, an mc×kc block of A is
+    /// packed once and then swept against kc×nc blocks of B (packed here, or taken from a PackedB); inside, each
+    /// 12-row A micro-panel stays in L1 while the 32-column B micro-panels of the block stream from L2.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeRegion<TEpi>(in Args g, int i0, int i1, int j0, int j1, ref TEpi epi) where TEpi : struct, IGemmEpilogue
     {
+        // Block sizes are read once: tests may retune them while other threads run GEMMs.
+        int MC = Gemm.MC, NC = Gemm.NC;
         bool prepacked = g.PB != null;
-        int ncStep = prepacked ? j1 - j0 : NC;
-        var s = Scratch.Get(MC * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(ncStep, (j1 - j0 + NR - 1) / NR * NR) + 16);
+        int width = (j1 - j0 + NR - 1) / NR * NR;
+        var s = Scratch.Get(Math.Min(MC, (i1 - i0 + MR - 1) / MR * MR) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);
         float* pa = s.A, pbLocal = s.B, t = s.T;
         bool simd = g.Level != SimdLevel.Scalar;
         bool finish = g.Bias != null || typeof(TEpi) != typeof(NoEpilogue);
-        for (int jc = j0; jc < j1; jc += ncStep)
+        bool bInner = LoopOrder == 0;
+        for (int ic = i0; ic < i1; ic += MC)
         {
-            int nc = Math.Min(ncStep, j1 - jc);
+            int mc = Math.Min(MC, i1 - ic);
             for (int pc = 0; pc < g.K; pc += g.Kc)
             {
                 int kc = Math.Min(g.Kc, g.K - pc);
-                float* bBlock;
-                if (prepacked)
-                {
-                    bBlock = g.PB + (long)pc * g.PBNPad + (long)jc * kc;
-                }
-                else
-                {
-                    PackB(g.TransB, g.B, g.Ldb, pc, kc, jc, nc, pbLocal, simd);
-                    bBlock = pbLocal;
-                }
                 float beta = pc == 0 ? g.Beta : 1f;
                 bool last = pc + kc >= g.K;
-                for (int ic = i0; ic < i1; ic += MC)
+                PackA(g.TransA, g.A, g.Lda, ic, mc, pc, kc, g.Alpha, pa, simd);
+                for (int jc = j0; jc < j1; jc += NC)
                 {
-                    int mc = Math.Min(MC, i1 - ic);
-                    PackA(g.TransA, g.A, g.Lda, ic, mc, pc, kc, g.Alpha, pa, simd);
-                    for (int jr = 0; jr < nc; jr += NR)
+                    int nc = Math.Min(NC, j1 - jc);
+                    float* bBlock;
+                    if (prepacked)
                     {
-                        int cols = Math.Min(NR, nc - jr);
-                        float* bp = bBlock + (long)jr * kc;
+                        bBlock = g.PB + (long)pc * g.PBNPad + (long)jc * kc;
+                    }
+                    else
+                    {
+                        PackB(g.TransB, g.B, g.Ldb, pc, kc, jc, nc, pbLocal, simd);
+                        bBlock = pbLocal;
+                    }
+                    if (bInner)
+                    {
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int rows = Math.Min(MR, mc - ir);
-                            float* cp = g.C + (long)(ic + ir) * g.Ldc + jc + jr;
-                            Tile(g.Level, pa + (long)ir * kc, bp, kc, cp, g.Ldc, rows, cols, beta, t);
-                            if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
+                            float* ap = pa + (long)ir * kc;
+                            float* crow = g.C + (long)(ic + ir) * g.Ldc + jc;
+                            for (int jr = 0; jr < nc; jr += NR)
+                            {
+                                int cols = Math.Min(NR, nc - jr);
+                                Tile(g.Level, ap, bBlock + (long)jr * kc, kc, crow + jr, g.Ldc, rows, cols, beta, t);
+                                if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
+                            }
+                        }
+                    }
+                    else
+                    {
+                        for (int jr = 0; jr < nc; jr += NR)
+                        {
+                            int cols = Math.Min(NR, nc - jr);
+                            float* bp = bBlock + (long)jr * kc;
+                            for (int ir = 0; ir < mc; ir += MR)
+                            {
+                                int rows = Math.Min(MR, mc - ir);
+                                float* cp = g.C + (long)(ic + ir) * g.Ldc + jc + jr;
+                                Tile(g.Level, pa + (long)ir * kc, bp, kc, cp, g.Ldc, rows, cols, beta, t);
+                                if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
+                            }
                         }
                     }
                 }

@@ -99,6 +99,15 @@ public static unsafe partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel512<TR>(float* a, float* b, int kc, float* c, int ldc, float beta) where TR : struct, IRowCount
     {
+        if (Sse.IsSupported)
+        {
+            // The C tile is read at the end; start pulling its lines in now so the update does not stall.
+            for (int r = 0; r < TR.Count; r++)
+            {
+                Sse.Prefetch0(c + r * ldc);
+                Sse.Prefetch0(c + r * ldc + 16);
+            }
+        }
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default, c90 = default, c91 = default, c100 = default, c101 = default, c110 = default, c111 = default;
         for (int p = 0; p < kc; p++)
         {

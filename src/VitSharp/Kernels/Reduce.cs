@@ -62,62 +62,118 @@ internal static unsafe class Reduce
     }
 
     /// <summary>y[o·inner + j] = scale · Σ_k x[(o·d + k)·inner + j] (reduction over a middle or leading dim).</summary>
+    /// <remarks>
+    /// Column tiles accumulate in float registers over blocks of <see cref="RowBlock"/> rows, then each block's
+    /// partial sums are added in double: one load and one add per element, and no drift over long reductions.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SumMiddle(float* x, int outer, int d, int inner, float* y, float scale)
     {
-        const int Chunk = 256;
-        double* acc = stackalloc double[Chunk];
         var level = Cpu.Level;
         for (int o = 0; o < outer; o++)
         {
             float* xo = x + (long)o * d * inner;
             float* yo = y + (long)o * inner;
-            for (int j0 = 0; j0 < inner; j0 += Chunk)
+            int j = 0;
+            if (level == SimdLevel.Vector512)
+                for (; j <= inner - 64; j += 64) Columns512(xo + j, d, inner, yo + j, scale);
+            if (level >= SimdLevel.Vector256)
+                for (; j <= inner - 32; j += 32) Columns256(xo + j, d, inner, yo + j, scale);
+            for (; j < inner; j++)
             {
-                int w = Math.Min(Chunk, inner - j0);
-                new Span<double>(acc, w).Clear();
-                for (int k = 0; k < d; k++)
-                {
-                    float* row = xo + (long)k * inner + j0;
-                    int j = 0;
-                    if (level == SimdLevel.Vector512)
-                    {
-                        for (; j <= w - 16; j += 16)
-                        {
-                            var v = Vector512.Load(row + j);
-                            (Vector512.Load(acc + j) + Vector512.WidenLower(v)).Store(acc + j);
-                            (Vector512.Load(acc + j + 8) + Vector512.WidenUpper(v)).Store(acc + j + 8);
-                        }
-                    }
-                    if (level >= SimdLevel.Vector256)
-                    {
-                        for (; j <= w - 8; j += 8)
-                        {
-                            var v = Vector256.Load(row + j);
-                            (Vector256.Load(acc + j) + Vector256.WidenLower(v)).Store(acc + j);
-                            (Vector256.Load(acc + j + 4) + Vector256.WidenUpper(v)).Store(acc + j + 4);
-                        }
-                    }
-                    for (; j < w; j++) acc[j] += row[j];
-                }
-                for (int j = 0; j < w; j++) yo[j0 + j] = (float)(acc[j] * scale);
+                double acc = 0;
+                for (int k = 0; k < d; k++) acc += xo[(long)k * inner + j];
+                yo[j] = (float)(acc * scale);
             }
         }
+    }
+
+    private const int RowBlock = 64;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Columns512(float* x, int d, int stride, float* y, float scale)
+    {
+        double* acc = stackalloc double[64];
+        new Span<double>(acc, 64).Clear();
+        for (int k0 = 0; k0 < d; k0 += RowBlock)
+        {
+            int k1 = Math.Min(d, k0 + RowBlock);
+            var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            float* row = x + (long)k0 * stride;
+            for (int k = k0; k < k1; k++, row += stride)
+            {
+                a0 += Vector512.Load(row);
+                a1 += Vector512.Load(row + 16);
+                a2 += Vector512.Load(row + 32);
+                a3 += Vector512.Load(row + 48);
+            }
+            Flush512(acc, a0); Flush512(acc + 16, a1); Flush512(acc + 32, a2); Flush512(acc + 48, a3);
+        }
+        for (int j = 0; j < 64; j++) y[j] = (float)(acc[j] * scale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush512(double* acc, Vector512<float> v)
+    {
+        (Vector512.Load(acc) + Vector512.WidenLower(v)).Store(acc);
+        (Vector512.Load(acc + 8) + Vector512.WidenUpper(v)).Store(acc + 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Columns256(float* x, int d, int stride, float* y, float scale)
+    {
+        double* acc = stackalloc double[32];
+        new Span<double>(acc, 32).Clear();
+        for (int k0 = 0; k0 < d; k0 += RowBlock)
+        {
+            int k1 = Math.Min(d, k0 + RowBlock);
+            var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            float* row = x + (long)k0 * stride;
+            for (int k = k0; k < k1; k++, row += stride)
+            {
+                a0 += Vector256.Load(row);
+                a1 += Vector256.Load(row + 8);
+                a2 += Vector256.Load(row + 16);
+                a3 += Vector256.Load(row + 24);
+            }
+            Flush256(acc, a0); Flush256(acc + 8, a1); Flush256(acc + 16, a2); Flush256(acc + 24, a3);
+        }
+        for (int j = 0; j < 32; j++) y[j] = (float)(acc[j] * scale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Flush256(double* acc, Vector256<float> v)
+    {
+        (Vector256.Load(acc) + Vector256.WidenLower(v)).Store(acc);
+        (Vector256.Load(acc + 4) + Vector256.WidenUpper(v)).Store(acc + 4);
     }
 
     /// <summary>Max over the middle dim of [outer, d, inner] with the index of the first maximum (NaN wins, as torch).</summary>
     public static void MaxMiddle(float* x, int outer, int d, int inner, float* y, int* index)
     {
+        if (inner == 1)
+        {
+            for (int o = 0; o < outer; o++) y[o] = MaxLast(x + (long)o * d, d, out index[o]);
+            return;
+        }
+        var level = Cpu.Level;
         for (int o = 0; o < outer; o++)
         {
             float* xo = x + (long)o * d * inner;
             float* yo = y + (long)o * inner;
             int* io = index + (long)o * inner;
-            for (int j = 0; j < inner; j++) { yo[j] = xo[j]; io[j] = 0; }
+            int j0 = 0;
+            // Vector columns: per lane running max and the row where it first appeared; a tile that meets a NaN
+            // is redone by the scalar loop below (NaN semantics).
+            if (level == SimdLevel.Vector512)
+                for (; j0 <= inner - 16 && Columns512Max(xo + j0, d, inner, yo + j0, io + j0); j0 += 16) { }
+            else if (level == SimdLevel.Vector256)
+                for (; j0 <= inner - 8 && Columns256Max(xo + j0, d, inner, yo + j0, io + j0); j0 += 8) { }
+            for (int j = j0; j < inner; j++) { yo[j] = xo[j]; io[j] = 0; }
             for (int k = 1; k < d; k++)
             {
                 float* row = xo + (long)k * inner;
-                for (int j = 0; j < inner; j++)
+                for (int j = j0; j < inner; j++)
                 {
                     float v = row[j];
                     // Strict > keeps the first maximum; a NaN replaces any non-NaN best and then sticks.
@@ -125,5 +181,154 @@ internal static unsafe class Reduce
                 }
             }
         }
+    }
+
+    /// <summary>Max over d rows of one 16-column tile; false (nothing written) when the tile holds a NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool Columns512Max(float* x, int d, int stride, float* y, int* index)
+    {
+        var m = Vector512.Load(x);
+        var at = Vector512<int>.Zero;
+        bool nan = !Vector512.EqualsAll(m, m);
+        float* row = x + stride;
+        for (int k = 1; k < d; k++, row += stride)
+        {
+            var v = Vector512.Load(row);
+            nan |= !Vector512.EqualsAll(v, v);
+            var gt = Vector512.GreaterThan(v, m);
+            m = Vector512.ConditionalSelect(gt, v, m);
+            at = Vector512.ConditionalSelect(gt.AsInt32(), Vector512.Create(k), at);
+        }
+        if (nan) return false;
+        m.Store(y);
+        at.Store(index);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool Columns256Max(float* x, int d, int stride, float* y, int* index)
+    {
+        var m = Vector256.Load(x);
+        var at = Vector256<int>.Zero;
+        bool nan = !Vector256.EqualsAll(m, m);
+        float* row = x + stride;
+        for (int k = 1; k < d; k++, row += stride)
+        {
+            var v = Vector256.Load(row);
+            nan |= !Vector256.EqualsAll(v, v);
+            var gt = Vector256.GreaterThan(v, m);
+            m = Vector256.ConditionalSelect(gt, v, m);
+            at = Vector256.ConditionalSelect(gt.AsInt32(), Vector256.Create(k), at);
+        }
+        if (nan) return false;
+        m.Store(y);
+        at.Store(index);
+        return true;
+    }
+
+    /// <summary>Max of n ≥ 1 dense floats and the index of its first occurrence (first NaN if any).</summary>
+    /// <remarks>
+    /// One pass: each lane keeps its own running max and the index where it first appeared (strict &gt;), then
+    /// the lanes are combined taking the smallest index among those holding the overall max. Rows containing
+    /// NaN are redone by the scalar loop so NaN semantics match torch.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static float MaxLast(float* p, int n, out int index)
+    {
+        var level = Cpu.Level;
+        if (level == SimdLevel.Vector512 && n >= 32)
+        {
+            var m = Vector512.Load(p);
+            var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            var at = lane;
+            var step = Vector512.Create(16);
+            var cur = lane;
+            bool nan = !Vector512.EqualsAll(m, m);
+            int i = 16;
+            for (; i <= n - 16; i += 16)
+            {
+                var v = Vector512.Load(p + i);
+                cur += step;
+                nan |= !Vector512.EqualsAll(v, v);
+                var gt = Vector512.GreaterThan(v, m);
+                m = Vector512.ConditionalSelect(gt, v, m);
+                at = Vector512.ConditionalSelect(gt.AsInt32(), cur, at);
+            }
+            if (nan) return MaxScalar(p, n, out index);
+            // Combine lanes through memory: GetElement with a variable index is slow for wide vectors.
+            float* mv = stackalloc float[16];
+            int* av = stackalloc int[16];
+            m.Store(mv);
+            at.Store(av);
+            float best = mv[0];
+            int bi = av[0];
+            for (int l = 1; l < 16; l++)
+            {
+                float v = mv[l];
+                int k = av[l];
+                if (v > best || (v == best && k < bi)) { best = v; bi = k; }
+            }
+            return FinishTail(p, i, n, best, bi, out index);
+        }
+        if (level >= SimdLevel.Vector256 && n >= 16)
+        {
+            var m = Vector256.Load(p);
+            var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            var at = lane;
+            var step = Vector256.Create(8);
+            var cur = lane;
+            bool nan = !Vector256.EqualsAll(m, m);
+            int i = 8;
+            for (; i <= n - 8; i += 8)
+            {
+                var v = Vector256.Load(p + i);
+                cur += step;
+                nan |= !Vector256.EqualsAll(v, v);
+                var gt = Vector256.GreaterThan(v, m);
+                m = Vector256.ConditionalSelect(gt, v, m);
+                at = Vector256.ConditionalSelect(gt.AsInt32(), cur, at);
+            }
+            if (nan) return MaxScalar(p, n, out index);
+            // Combine lanes through memory: GetElement with a variable index is slow for wide vectors.
+            float* mv = stackalloc float[8];
+            int* av = stackalloc int[8];
+            m.Store(mv);
+            at.Store(av);
+            float best = mv[0];
+            int bi = av[0];
+            for (int l = 1; l < 8; l++)
+            {
+                float v = mv[l];
+                int k = av[l];
+                if (v > best || (v == best && k < bi)) { best = v; bi = k; }
+            }
+            return FinishTail(p, i, n, best, bi, out index);
+        }
+        return MaxScalar(p, n, out index);
+    }
+
+    private static float FinishTail(float* p, int i, int n, float best, int bi, out int index)
+    {
+        for (; i < n; i++)
+        {
+            float v = p[i];
+            if (float.IsNaN(v)) return MaxScalar(p, n, out index);
+            if (v > best) { best = v; bi = i; }
+        }
+        index = bi;
+        return best;
+    }
+
+    private static float MaxScalar(float* p, int n, out int index)
+    {
+        float best = p[0];
+        int bi = 0;
+        for (int k = 1; k < n; k++)
+        {
+            float v = p[k];
+            if (v > best || (float.IsNaN(v) && !float.IsNaN(best))) { best = v; bi = k; }
+        }
+        index = bi;
+        return best;
     }
 }

@@ -14,9 +14,11 @@ public interface IParallelJob
 /// <see cref="ThreadCount"/>).
 /// </summary>
 /// <remarks>
-/// <para>Partition: with T = min(ThreadCount, count) participants, participant t runs the contiguous index range
-/// [t·count/T, (t+1)·count/T) in ascending order. Participant 0 is the calling thread. The split depends only on
-/// count and T, so a job whose indices write disjoint outputs gives identical results on every run.</para>
+/// <para>Partition: with T = min(ThreadCount, count) participants, participant t owns the contiguous index range
+/// [t·count/T, (t+1)·count/T), taken in ascending chunks. Participant 0 is the calling thread. A participant that
+/// finishes early takes unclaimed chunks of a late one (a worker the OS has not scheduled yet), which changes only
+/// which thread runs an index, never what it computes: a job whose indices write disjoint outputs gives identical
+/// results on every run.</para>
 /// <para>Idle workers spin for a short while (back-to-back kernel calls find them awake), then block on a monitor,
 /// so an idle pool never burns a core (unlike OpenMP/OpenBLAS busy-waiting, which starves a 2-vCPU machine).</para>
 /// <para>A For called from inside a job, or while another thread owns the pool, runs inline on the calling
@@ -102,27 +104,38 @@ public static class Workers
         }
     }
 
-    /// <summary>The persistent threads and the hand-off protocol. Only the owner (see TryAcquire) posts work.</summary>
+    /// <summary>
+    /// The persistent threads and the hand-off protocol. Only the owner (see TryAcquire) posts work.
+    /// Participant p owns the index range [count·p/P, count·(p+1)/P) and claims it in chunks through its own slot;
+    /// a participant that runs out of work takes unclaimed chunks from the others' slots, so a worker the OS has
+    /// not scheduled yet (a shared 2-vCPU VM) does not hold the caller up. Which thread runs an index never
+    /// changes what the index computes, so results stay those of the static partition.
+    /// </summary>
     private static class Pool
     {
-        // Roughly 50–100 µs of polling before a worker blocks: kernels in a forward pass are issued back to back.
-        private const int SpinIterations = 4000;
+        // About 50 µs of polling (pause instructions, no yields) before blocking: kernels in a forward pass are
+        // issued back to back, but an idle pool must not keep a core busy.
+        private static readonly long SpinTicks = Math.Max(1, System.Diagnostics.Stopwatch.Frequency / 20_000);
+        private const int SlotStride = 8; // one slot per 64-byte line: no false sharing between claimers
 
         private static int busy;
         private static readonly object Sleep = new();
         private static readonly object Done = new();
         private static readonly List<Thread> Threads = [];
 
-        // Current job: written by the owner before the epoch bump, read by workers after they see it.
-        private static DispatcherBase? current;
-        private static int jobCount;
         // The ticket packs (sequence << 16 | participants) into one word, so a worker decides whether it takes part
-        // from the same read that tells it a job was posted; only participants read the job fields, and the owner
-        // does not touch them until every participant has finished.
+        // from the same read that tells it a job was posted.
         private static long epoch;
         private static long sequence;
+        // Slot p = (generation << 32 | next unclaimed index of participant p's range). A claim is a CAS that also
+        // checks the generation, so a worker that wakes after its job ended cannot claim from a later job; and a
+        // successful claim proves the job is still running, so current/jobCount read after it are that job's.
+        // The owner writes the slots before jobCount and current, so seeing a new jobCount implies seeing new slots.
+        private static long[] slots = new long[SlotStride];
+        private static DispatcherBase? current;
+        private static int jobCount;
+        private static int remaining;
         private static int sleepers;
-        private static int pending;
         private static bool ownerWaiting;
         private static Exception? error;
 
@@ -134,12 +147,17 @@ public static class Workers
         {
             participants = Math.Min(participants, 0xFFFF);
             EnsureThreads(participants - 1);
-            current = d;
-            jobCount = count;
-            error = null;
-            Volatile.Write(ref pending, participants - 1);
+            if (slots.Length < participants * SlotStride) slots = new long[participants * SlotStride];
             sequence++;
-            Interlocked.Exchange(ref epoch, (sequence << 16) | (uint)participants); // full fence: publishes the fields above, then we read sleepers
+            uint gen = (uint)sequence;
+            var sl = slots;
+            for (int p = 0; p < participants; p++)
+                Volatile.Write(ref sl[p * SlotStride], ((long)gen << 32) | (uint)RangeStart(count, participants, p));
+            error = null;
+            Volatile.Write(ref current, d);
+            Volatile.Write(ref jobCount, count);
+            Volatile.Write(ref remaining, count);
+            Interlocked.Exchange(ref epoch, (sequence << 16) | (uint)participants); // full fence, then read sleepers
             if (Volatile.Read(ref sleepers) > 0)
             {
                 lock (Sleep) Monitor.PulseAll(Sleep);
@@ -149,36 +167,87 @@ public static class Workers
             inJob = true;
             try
             {
-                d.Run(0, (int)((long)count / participants));
-            }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref error, e, null);
+                Work(gen, participants, 0);
             }
             finally
             {
                 inJob = saved;
             }
 
-            WaitForWorkers();
-            current = null;
+            WaitForCompletion();
+            Volatile.Write(ref current, null);
             var err = error;
             error = null;
             if (err != null) ExceptionDispatchInfo.Capture(err).Throw();
         }
 
-        private static void WaitForWorkers()
+        private static int RangeStart(int count, int participants, int p) => (int)((long)count * p / participants);
+
+        /// <summary>Runs participant <paramref name="self"/>'s chunks, then any unclaimed chunks of the others.</summary>
+        private static void Work(uint gen, int participants, int self)
         {
-            var spin = new SpinWait();
-            for (int i = 0; i < SpinIterations; i++)
+            for (int k = 0; k < participants; k++)
             {
-                if (Volatile.Read(ref pending) == 0) return;
-                spin.SpinOnce(sleep1Threshold: -1);
+                int p = (self + k) % participants;
+                while (TryClaim(gen, participants, p, out int start, out int end))
+                {
+                    try
+                    {
+                        Volatile.Read(ref current)!.Run(start, end);
+                    }
+                    catch (Exception e)
+                    {
+                        Interlocked.CompareExchange(ref error, e, null);
+                    }
+                    if (Interlocked.Add(ref remaining, start - end) == 0)
+                    {
+                        // The owner may have stopped spinning; the lock orders this check with its Wait.
+                        lock (Done)
+                        {
+                            if (ownerWaiting) Monitor.PulseAll(Done);
+                        }
+                    }
+                }
+            }
+        }
+
+        private static bool TryClaim(uint gen, int participants, int p, out int start, out int end)
+        {
+            var sl = Volatile.Read(ref slots);
+            while (true)
+            {
+                int count = Volatile.Read(ref jobCount);
+                if (p * SlotStride >= sl.Length) break;
+                long v = Volatile.Read(ref sl[p * SlotStride]);
+                if ((uint)(v >> 32) != gen) break; // that job is over
+                int next = (int)(uint)v;
+                int rangeEnd = RangeStart(count, participants, p + 1);
+                if (next >= rangeEnd) break;
+                int chunk = Math.Max(1, (rangeEnd - RangeStart(count, participants, p)) / 8);
+                int stop = Math.Min(rangeEnd, next + chunk);
+                if (Interlocked.CompareExchange(ref sl[p * SlotStride], ((long)gen << 32) | (uint)stop, v) == v)
+                {
+                    start = next;
+                    end = stop;
+                    return true;
+                }
+            }
+            start = end = 0;
+            return false;
+        }
+
+        private static void WaitForCompletion()
+        {
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < deadline)
+            {
+                if (Volatile.Read(ref remaining) == 0) return;
+                Thread.SpinWait(8);
             }
             lock (Done)
             {
                 ownerWaiting = true;
-                while (Volatile.Read(ref pending) != 0) Monitor.Wait(Done);
+                while (Volatile.Read(ref remaining) != 0) Monitor.Wait(Done);
                 ownerWaiting = false;
             }
         }
@@ -208,36 +277,18 @@ public static class Workers
                 seen = now;
                 int participants = (int)(now & 0xFFFF);
                 if (id >= participants) continue; // this job does not use us
-                int count = jobCount;
-                int start = (int)((long)count * id / participants);
-                int end = (int)((long)count * (id + 1) / participants);
-                try
-                {
-                    current!.Run(start, end);
-                }
-                catch (Exception e)
-                {
-                    Interlocked.CompareExchange(ref error, e, null);
-                }
-                if (Interlocked.Decrement(ref pending) == 0)
-                {
-                    // The owner may have given up spinning; the lock orders this check with its Wait.
-                    lock (Done)
-                    {
-                        if (ownerWaiting) Monitor.PulseAll(Done);
-                    }
-                }
+                Work((uint)(now >> 16), participants, id);
             }
         }
 
         private static long WaitForEpoch(long seen)
         {
-            var spin = new SpinWait();
-            for (int i = 0; i < SpinIterations; i++)
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < deadline)
             {
                 long e = Volatile.Read(ref epoch);
                 if (e != seen) return e;
-                spin.SpinOnce(sleep1Threshold: -1);
+                Thread.SpinWait(8);
             }
             lock (Sleep)
             {

@@ -156,3 +156,18 @@ public class TransformTests
         Assert.True(zeros > 0 && zeros % 3 == 0);
     }
 }
+
+public class PresetTests
+{
+    [Fact]
+    public void EvalPresetCropPct_UsesTimmResizeRule()
+    {
+        var p = Transforms.EvalPresetCropPct(224, 0.9);
+        var r = Assert.IsType<Resize>(p.ImageSteps[0]);
+        Assert.Equal(248, r.ShortSide);
+        Assert.Equal(ResampleFilter.Bicubic, r.Filter);
+        Assert.Equal(256, Assert.IsType<Resize>(Transforms.EvalPreset(224).ImageSteps[0]).ShortSide);
+        Assert.Equal(384, Assert.IsType<Resize>(Transforms.EvalPresetCropPct(384, 1.0).ImageSteps[0]).ShortSide);
+        Assert.Throws<VitException>(() => Transforms.EvalPresetCropPct(224, 0));
+    }
+}

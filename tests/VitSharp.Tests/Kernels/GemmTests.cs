@@ -116,6 +116,31 @@ public class GemmTests
         }
     }
 
+    [Fact]
+    public void SmallCacheBlocks_BothLoopOrders()
+    {
+        // MC/NC/loop order change only which tiles run when, never the arithmetic: force many blocks.
+        int mc = Gemm.MC, nc = Gemm.NC, order = Gemm.LoopOrder;
+        try
+        {
+            Gemm.MC = 24;
+            Gemm.NC = 64;
+            foreach (int o in new[] { 0, 1 })
+            {
+                Gemm.LoopOrder = o;
+                var rng = new Random(23 + o);
+                Check(rng, false, false, 101, 150, 300, 1f, 0f, 1, $"order {o}");
+                Check(rng, true, true, 61, 97, 513, 0.5f, 1f, 2, $"order {o}");
+            }
+        }
+        finally
+        {
+            Gemm.MC = mc;
+            Gemm.NC = nc;
+            Gemm.LoopOrder = order;
+        }
+    }
+
     [Theory]
     [InlineData(1f, 0f)]
     [InlineData(2.5f, 0f)]

@@ -1,12 +1,13 @@
 using VitSharp.Autograd;
 using VitSharp.Models;
 using VitSharp.Tensors;
+using Xunit.Abstractions;
 
 namespace VitSharp.Tests.Models;
 
 /// <summary>Logits of our VisionTransformer vs the PyTorch reference (scripts/make_model_fixtures.py), loaded
 /// from the timm-named safetensors of each case.</summary>
-public class ParityTests
+public class ParityTests(ITestOutputHelper output)
 {
     private const float Tol = 1e-4f;
 
@@ -33,6 +34,7 @@ public class ParityTests
         using var _ = Graph.NoGrad();
         var y = model.Forward(io["input"]);
         float diff = Fixtures.MaxAbsDiff(y, io["logits"]);
+        output.WriteLine($"{name}: max |Δ| = {diff}");
         Assert.True(diff <= Tol, $"{name}: max |Δ| = {diff}");
     }
 

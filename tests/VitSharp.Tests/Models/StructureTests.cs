@@ -126,4 +126,21 @@ public class StructureTests
         Assert.InRange(ModelZoo.MacsPerImage(ModelZoo.GetConfig("vit_base_patch16_384")) / 1e9, 55.0, 55.6);
         Assert.InRange(ModelZoo.MacsPerImage(ModelZoo.GetConfig("vit_base_patch32_224")) / 1e9, 4.3, 4.42);
     }
+
+    [Fact]
+    public void Position_embedding_kinds()
+    {
+        var baseCfg = Fixtures.Get("token").Config;
+        var none = new VisionTransformer(baseCfg with { PosEmbed = PosEmbedKind.None });
+        Assert.DoesNotContain("pos_embed", none.StateDict().Keys);
+        Assert.Equal(ModelZoo.ParameterCount(none.Config), none.ParameterCount());
+        var sincos = new VisionTransformer(baseCfg with { PosEmbed = PosEmbedKind.Sincos });
+        Assert.DoesNotContain("pos_embed", sincos.StateDict().Keys); // fixed table, not saved
+        var t = sincos.SincosPosEmbed!;
+        Assert.Equal([1, 17, 24], t.Shape);
+        Assert.Equal(0f, t[0, 0, 0]);
+        Assert.Equal(1f, t[0, 0, 1]);
+        Assert.Equal((float)Math.Sin(3 / Math.Pow(10000, 4.0 / 24)), t[0, 3, 4], 6);
+        Assert.Equal((float)Math.Cos(3 / Math.Pow(10000, 4.0 / 24)), t[0, 3, 5], 6);
+    }
 }

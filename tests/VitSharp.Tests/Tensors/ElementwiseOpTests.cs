@@ -228,11 +228,29 @@ public class ElementwiseOpTests
     }
 
     [Fact]
+    public void Large_broadcast_and_strided_problems_match_reference()
+    {
+        // Above the parallel threshold: split over the workers by rows (rank ≥ 2) or chunks (rank 1).
+        var rng = new Rng(10);
+        var x = Rand(rng, 1031, 257);
+        var bias = Rand(rng, 257);
+        var xt = Rand(rng, 257, 1031).T;
+        var expected = Indices([1031, 257]).Select(i => x[i] * bias[i[1]] - xt[i]).ToArray();
+        AtEachLevel(level =>
+        {
+            AssertClose(expected, x * bias - xt, 1e-6, 1e-7, $"large broadcast at {level}");
+            var e = xt.Exp();
+            Assert.True(e.IsContiguous);
+            AssertClose(Indices([1031, 257]).Select(i => MathF.Exp(xt[i])).ToArray(), e, 2e-6, 0, $"large strided exp at {level}");
+        });
+    }
+
+    [Fact]
     public void Large_contiguous_tensors_use_every_path_consistently()
     {
         var rng = new Rng(9);
-        var a = Rand(rng, 70001);
-        var b = Rand(rng, 70001);
+        var a = Rand(rng, 300001);
+        var b = Rand(rng, 300001);
         float[]? reference = null;
         AtEachLevel(_ =>
         {

@@ -95,7 +95,11 @@ public class ReductionOpTests
     public void Max_matches_reference_on_random_layouts()
     {
         var rng = new Rng(3);
-        var x = Rand(rng, 4, 6, 5);
+        var x = Rand(rng, 4, 6, 37);
+        // Ties and a NaN across rows of the outer-dim reductions (first max wins, NaN propagates).
+        x[1, 2, 3] = x[3, 2, 3] = 9f;
+        x[0, 0, 20] = x[0, 5, 20] = 9f;
+        x[2, 4, 30] = float.NaN;
         for (int d = 0; d < 3; d++)
         {
             var keep = (int[])x.Shape.Clone();
@@ -105,15 +109,45 @@ public class ReductionOpTests
             foreach (var i in Indices(keep))
             {
                 float best = float.NegativeInfinity; int bi = -1;
-                for (int k = 0; k < x.Shape[d]; k++) { var j = (int[])i.Clone(); j[d] = k; if (x[j] > best) { best = x[j]; bi = k; } }
+                for (int k = 0; k < x.Shape[d]; k++)
+                {
+                    var j = (int[])i.Clone(); j[d] = k;
+                    if (float.IsNaN(best)) break;
+                    if (x[j] > best || float.IsNaN(x[j])) { best = x[j]; bi = k; }
+                }
                 expV.Add(best); expI.Add(bi);
             }
             foreach (var (l, t) in Layouts(x, rng))
-            {
-                Assert.Equal(expV.ToArray(), t.Max(d).ToArray());
-                Assert.Equal(expI.ToArray(), t.ArgMax(d));
-            }
+                AtEachLevel(level =>
+                {
+                    Assert.Equal(expV.ToArray(), t.Max(d).ToArray());
+                    Assert.Equal(expI.ToArray(), t.ArgMax(d));
+                });
         }
+    }
+
+    [Fact]
+    public void Long_rows_and_columns_at_every_simd_level()
+    {
+        var rng = new Rng(5);
+        // Rows longer than every vector width, with ties (first wins) and a NaN row.
+        var x = Rand(rng, 4, 101);
+        x[0, 37] = 5; x[0, 90] = 5;
+        x[1, 100] = 7;
+        x[2, 3] = float.NaN; x[2, 50] = 9;
+        x[3, 16] = 2; x[3, 15] = 2;
+        AtEachLevel(level =>
+        {
+            Assert.Equal([37, 100, 3, 15], x.ArgMax(1));
+            var m = x.Max(1).ToArray();
+            Assert.Equal(5f, m[0]); Assert.Equal(7f, m[1]); Assert.True(float.IsNaN(m[2])); Assert.Equal(2f, m[3]);
+        });
+        // Column sums spanning several row blocks and column tiles (64/32-wide + tail).
+        var c = Rand(rng, 300, 101);
+        var expected = Enumerable.Range(0, 101).Select(j => (float)Enumerable.Range(0, 300).Sum(i => (double)c[i, j])).ToArray();
+        // Float partials over short row blocks: error bounded by ~1e-7 of Σ|x| (≈ 150 here), far below naive drift.
+        AtEachLevel(level => AssertClose(expected, c.Sum(0), 1e-6, 2e-5, $"column sums at {level}"));
+        AtEachLevel(level => AssertClose(expected.Select(v => v / 300).ToArray(), c.Mean(0), 1e-6, 1e-7, $"column means at {level}"));
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using VitSharp.Training;
 
 namespace VitSharp.Tests.Training;
 
+[Collection(SerialCollection.Name)]
 public class OptimizerTests
 {
     public static TheoryData<string> Cases() => new(Fixtures.OptimRoot.GetProperty("optimizers").EnumerateArray().Select(c => c.GetProperty("name").GetString()!));

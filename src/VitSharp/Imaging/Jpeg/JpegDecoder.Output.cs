@@ -39,48 +39,105 @@ internal sealed unsafe partial class JpegDecoder
         return ColorSpace.Cmyk;
     }
 
+    private Image? _img;
+    private ColorSpace _cs;
+    private int _outRow;
+    private byte[][] _rowBufs = [];
+
+    private void PrepareOutput()
+    {
+        _cs = DetermineColorSpace();
+        _img = new Image(_width, _height, _cs == ColorSpace.Gray ? 1 : 3);
+        _rowBufs = new byte[_comps.Length][];
+        for (int i = 0; i < _comps.Length; i++)
+        {
+            _rowBufs[i] = GC.AllocateUninitializedArray<byte>(_width + 64, pinned: true);
+            _comps[i].ColSums = GC.AllocateUninitializedArray<short>(_comps[i].CompW + 64, pinned: true);
+        }
+    }
+
     private Image Finish()
     {
-        if (_comps[0].Plane.Length == 0) throw Fail("no image data");
+        if (_img == null) throw Fail("no image data");
         if (_coeffMode)
         {
+            // A component that no scan ever held has no latched table; like libjpeg it decodes as zero
+            // coefficients (mid-gray), and must not reach the IDCT with a null table.
             foreach (var c in _comps)
             {
-                for (int by = 0; by < c.BlocksH; by++)
-                    for (int bx = 0; bx < c.BlocksW; bx++)
-                        JpegIdct.Transform(c.CoeffPtr + ((long)by * c.BlocksWPad + bx) * 64, c.QuantPtr,
-                            c.PlanePtr + (long)by * 8 * c.PlaneStride + bx * 8, c.PlaneStride, JpegIdct.RangePtr);
-                c.Coeffs = null;
-                c.CoeffPtr = null;
+                if (c.Quant != null) continue;
+                c.Quant = GC.AllocateArray<ushort>(64, pinned: true);
+                var qi = GC.AllocateArray<int>(64, pinned: true);
+                _quantInts.Add(qi);
+                c.QuantPtr = (ushort*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c.Quant));
+                c.QuantInt = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(qi));
+            }
+            // IDCT one MCU row of every component, then convert the output rows it completes (cache-friendly).
+            for (int my = 0; my < _mcusY; my++)
+            {
+                foreach (var c in _comps)
+                {
+                    int byEnd = Math.Min(c.BlocksH, (my + 1) * c.V);
+                    for (int by = my * c.V; by < byEnd; by++)
+                        for (int bx = 0; bx < c.BlocksW; bx++)
+                        {
+                            short* blk = c.CoeffPtr + ((long)by * c.BlocksWPad + bx) * 64;
+                            byte* dst = c.PlanePtr + (long)by * 8 * c.PlaneStride + bx * 8;
+                            if (_simd) JpegSimd.Idct(blk, c.QuantInt, dst, c.PlaneStride);
+                            else JpegIdct.Transform(blk, c.QuantPtr, dst, c.PlaneStride, JpegIdct.RangePtr);
+                        }
+                }
+                EmitRows((my + 1) * 8 * _maxV);
             }
         }
-        var cs = DetermineColorSpace();
-        int w = _width, h = _height;
-        var img = new Image(w, h, cs == ColorSpace.Gray ? 1 : 3);
-        int nc = _comps.Length;
-        var rowBufs = new byte[nc][];
-        for (int i = 0; i < nc; i++) rowBufs[i] = GC.AllocateUninitializedArray<byte>(w + 8, pinned: true);
+        EmitRows(int.MaxValue);
+        var img = _img;
+        if (_opt.ApplyExifOrientation && _orientation is >= 2 and <= 8) img = ExifOrientation.Apply(img, _orientation);
+        return img;
+    }
+
+    /// <summary>Converts every output row whose source rows are decoded, given that component rows up to
+    /// <paramref name="fullRowsDone"/> × V / maxV (in full-resolution units) are available.</summary>
+    private void EmitRows(long fullRowsDone)
+    {
+        var img = _img!;
+        int w = _width, h = _height, nc = _comps.Length;
         byte** rows = stackalloc byte*[4];
-        fixed (byte* outBase = img.Pixels)
+        int y = _outRow;
+        for (; y < h; y++)
         {
-            for (int y = 0; y < h; y++)
+            bool ready = true;
+            foreach (var c in _comps)
             {
-                for (int i = 0; i < nc; i++)
-                    rows[i] = UpsampleRow(_comps[i], y, (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(rowBufs[i])));
+                long avail = Math.Min(c.CompH, fullRowsDone * c.V / _maxV);
+                int vf = _maxV / c.V;
+                // Fancy vertical upsampling also reads the next component row (clamped at the bottom edge).
+                int need = vf == 1 ? y : Math.Min(c.CompH - 1, y / vf + 1);
+                if (need >= avail) { ready = false; break; }
+            }
+            if (!ready) break;
+            for (int i = 0; i < nc; i++)
+                rows[i] = UpsampleRow(_comps[i], y, (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_rowBufs[i])));
+            fixed (byte* outBase = img.Pixels)
+            {
                 byte* o = outBase + (long)y * img.Stride;
-                switch (cs)
+                switch (_cs)
                 {
                     case ColorSpace.Gray: Buffer.MemoryCopy(rows[0], o, w, w); break;
-                    case ColorSpace.YCbCr: YccToRgbRow(rows[0], rows[1], rows[2], o, w); break;
+                    case ColorSpace.YCbCr:
+                        {
+                            int done = _simd ? JpegSimd.YccToRgb(rows[0], rows[1], rows[2], o, w) : 0;
+                            YccToRgbRow(rows[0] + done, rows[1] + done, rows[2] + done, o + 3 * done, w - done);
+                            break;
+                        }
                     case ColorSpace.Rgb:
                         for (int x = 0; x < w; x++) { o[3 * x] = rows[0][x]; o[3 * x + 1] = rows[1][x]; o[3 * x + 2] = rows[2][x]; }
                         break;
-                    default: CmykToRgbRow(rows, o, w, cs == ColorSpace.Ycck); break;
+                    default: CmykToRgbRow(rows, o, w, _cs == ColorSpace.Ycck); break;
                 }
             }
         }
-        if (_opt.ApplyExifOrientation && _orientation is >= 2 and <= 8) img = ExifOrientation.Apply(img, _orientation);
-        return img;
+        _outRow = y;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -145,7 +202,15 @@ internal sealed unsafe partial class JpegDecoder
         if (hf == 2 && vf == 1 && cw > 2)
         {
             byte* a = plane + (long)y * stride;
-            H2V1(a, tmp, cw, w);
+            if (_simd)
+            {
+                fixed (short* cs = c.ColSums)
+                {
+                    JpegSimd.ColumnSums(a, null, cs + 1, cw);
+                    JpegSimd.FancyDouble(cs + 1, tmp, (w + 1) >> 1, 1, 2, 2);
+                }
+            }
+            else H2V1(a, tmp, cw, w);
             return tmp;
         }
         if (hf == 1 && vf == 2)
@@ -162,7 +227,15 @@ internal sealed unsafe partial class JpegDecoder
             int r = y >> 1;
             int nb = (y & 1) == 0 ? Math.Max(r - 1, 0) : Math.Min(r + 1, c.CompH - 1);
             byte* a = plane + (long)r * stride, b = plane + (long)nb * stride;
-            H2V2(a, b, tmp, cw, w);
+            if (_simd)
+            {
+                fixed (short* cs = c.ColSums)
+                {
+                    JpegSimd.ColumnSums(a, b, cs + 1, cw);
+                    JpegSimd.FancyDouble(cs + 1, tmp, (w + 1) >> 1, 8, 7, 4);
+                }
+            }
+            else H2V2(a, b, tmp, cw, w);
             return tmp;
         }
         {

@@ -31,6 +31,7 @@ internal sealed unsafe partial class JpegDecoder
                     DecodeBlock(c, bx, by, block, ss, se, ah, al);
                 }
                 CheckOverrun();
+                if (!_coeffMode && _comps.Length == 1) EmitRows((by + 1) * 8);
             }
             _ = total;
             _ = n;
@@ -52,6 +53,8 @@ internal sealed unsafe partial class JpegDecoder
                                 DecodeBlock(c, mx * c.H + h, my * c.V + v, block, ss, se, ah, al);
                 }
                 CheckOverrun();
+                // Convert the rows this MCU row completed while they are still in cache.
+                if (!_coeffMode) EmitRows((my + 1) * 8 * _maxV);
             }
         }
         CheckOverrun();
@@ -63,8 +66,15 @@ internal sealed unsafe partial class JpegDecoder
         if (!_coeffMode)
         {
             new Span<short>(tmp, 64).Clear();
-            DecodeSequential(c, tmp);
-            JpegIdct.Transform(tmp, c.QuantPtr, c.PlanePtr + (long)by * 8 * c.PlaneStride + bx * 8, c.PlaneStride, JpegIdct.RangePtr);
+            byte* dst = c.PlanePtr + (long)by * 8 * c.PlaneStride + bx * 8;
+            if (!DecodeSequential(c, tmp))
+            {
+                // DC-only block: both islow passes reduce to one constant (the zero-row shortcuts).
+                ulong v = JpegIdct.RangePtr[(((tmp[0] * c.QuantPtr[0]) << 2) + 16 >> 5) & 1023] * 0x0101010101010101UL;
+                for (int r = 0; r < 8; r++) *(ulong*)(dst + r * c.PlaneStride) = v;
+            }
+            else if (_simd) JpegSimd.Idct(tmp, c.QuantInt, dst, c.PlaneStride);
+            else JpegIdct.Transform(tmp, c.QuantPtr, dst, c.PlaneStride, JpegIdct.RangePtr);
             return;
         }
         {
@@ -80,26 +90,104 @@ internal sealed unsafe partial class JpegDecoder
         }
     }
 
+    private static readonly int[] NaturalPinned = GC.AllocateArray<int>(80, pinned: true);
+    private static readonly int* NaturalPtr = InitNatural();
+
+    private static int* InitNatural()
+    {
+        NaturalOrder.CopyTo(NaturalPinned, 0);
+        return (int*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(NaturalPinned));
+    }
+
+    /// <summary>Refills the bit buffer held in locals by the hot loop (rare: once per ~4 bytes consumed).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ulong Refill(ulong buf)
+    {
+        _buf = buf;
+        Fill();
+        return _buf;
+    }
+
+    /// <summary>Huffman-decodes one sequential block; returns whether any AC coefficient is non-zero.
+    /// The bit buffer lives in locals here so the JIT keeps it in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void DecodeSequential(Component c, short* blk)
+    private bool DecodeSequential(Component c, short* blk)
     {
         var dc = _dcTables[c.DcTable]!;
         var ac = _acTables[c.AcTable]!;
-        int s = DecodeHuff(dc);
+        ulong buf = _buf;
+        int bits = _bits;
+        bool hasAc = false;
+        int* nat = NaturalPtr;
+
+        if (bits < 32) { _bits = bits; buf = Refill(buf); bits = _bits; }
+        int s;
+        int e = dc.Lookup[(int)(buf >> (64 - JpegHuffmanTable.LookBits))];
+        if (e != 0)
+        {
+            int l = e >> 8;
+            buf <<= l;
+            bits -= l;
+            s = e & 0xFF;
+        }
+        else
+        {
+            _buf = buf; _bits = bits;
+            s = DecodeHuffSlow(dc);
+            buf = _buf; bits = _bits;
+        }
         int diff = 0;
-        if (s != 0) diff = Extend(GetBits(s), s);
+        if (s != 0)
+        {
+            diff = Extend((int)(buf >> (64 - s)), s);
+            buf <<= s;
+            bits -= s;
+        }
         c.DcPred = unchecked(c.DcPred + diff);
         blk[0] = unchecked((short)c.DcPred);
+
+        int[] fastAc = ac.FastAc;
+        ushort[] lookup = ac.Lookup;
         for (int k = 1; k < 64; k++)
         {
-            int rs = DecodeHuff(ac);
+            if (bits < 32) { _bits = bits; buf = Refill(buf); bits = _bits; }
+            int peek = (int)(buf >> (64 - JpegHuffmanTable.LookBits));
+            int f = fastAc[peek];
+            if (f != 0)
+            {
+                int len = f & 15;
+                buf <<= len;
+                bits -= len;
+                k += (f >> 4) & 15;
+                blk[nat[k]] = (short)(f >> 16);
+                hasAc = true;
+                continue;
+            }
+            int rs;
+            e = lookup[peek];
+            if (e != 0)
+            {
+                int l = e >> 8;
+                buf <<= l;
+                bits -= l;
+                rs = e & 0xFF;
+            }
+            else
+            {
+                _buf = buf; _bits = bits;
+                rs = DecodeHuffSlow(ac);
+                buf = _buf; bits = _bits;
+            }
             int r = rs >> 4;
             s = rs & 15;
             if (s != 0)
             {
                 k += r;
-                int v = Extend(GetBits(s), s);
-                blk[NaturalOrder[k]] = (short)v;
+                int v = Extend((int)(buf >> (64 - s)), s);
+                buf <<= s;
+                bits -= s;
+                blk[nat[k]] = (short)v;
+                hasAc = true;
             }
             else
             {
@@ -107,6 +195,9 @@ internal sealed unsafe partial class JpegDecoder
                 k += 15;
             }
         }
+        _buf = buf;
+        _bits = bits;
+        return hasAc;
     }
 
     private void DecodeDcFirst(Component c, short* blk, int al)

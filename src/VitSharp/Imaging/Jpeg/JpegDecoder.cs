@@ -19,6 +19,7 @@ internal sealed unsafe partial class JpegDecoder
         public int BlocksWPad, BlocksHPad; // blocks that cover whole MCUs
         public short[]? Coeffs;           // natural order, 64 per block (coefficient mode)
         public byte[] Plane = [];         // BlocksWPad*8 wide
+        public byte[]? PlaneOrNull => Plane.Length == 0 ? null : Plane;
         public int PlaneStride;
         public int DcPred;
         public int DcTable, AcTable;
@@ -27,6 +28,8 @@ internal sealed unsafe partial class JpegDecoder
         public byte* PlanePtr;
         public short* CoeffPtr;
         public ushort* QuantPtr;
+        public int* QuantInt;             // the same table widened, for the SIMD IDCT
+        public short[]? ColSums;          // upsampler scratch: column sums with one edge copy each side
     }
 
     // Zig-zag to natural order, with 16 extra entries so corrupt runs past 63 stay in the block (as libjpeg does).
@@ -56,6 +59,8 @@ internal sealed unsafe partial class JpegDecoder
     private int _adobeTransform = -1;
     private int _orientation = 1;
     private int _scans;
+    private readonly bool _simd = JpegSimd.Supported && Kernels.Cpu.Level >= Kernels.SimdLevel.Vector256;
+    private readonly List<int[]> _quantInts = [];
 
     // Bit reader state.
     private ulong _buf;
@@ -77,7 +82,11 @@ internal sealed unsafe partial class JpegDecoder
         fixed (byte* p = data)
         {
             var d = new JpegDecoder(p, data.Length, name, opt);
-            return d.Run();
+            var img = d.Run();
+            // Only a successful decode hands its scratch back: an exception may leave it half-written, which
+            // is harmless (planes are fully rewritten, coefficients re-zeroed) but not worth the bookkeeping.
+            JpegScratch.Return(d._comps.Select(c => c.PlaneOrNull).ToArray(), d._comps.Select(c => c.Coeffs).ToArray());
+            return img;
         }
     }
 
@@ -297,6 +306,11 @@ internal sealed unsafe partial class JpegDecoder
             c.BlocksWPad = _mcusX * c.H;
             c.BlocksHPad = _mcusY * c.V;
         }
+        // Every block costs at least one bit in any valid file (its DC code), so a file this short
+        // cannot hold the image it declares: refuse it before allocating buffers for that size.
+        long blocks = 0;
+        foreach (var c in _comps) blocks += (long)c.BlocksW * c.BlocksH;
+        if ((long)_len * 8 < blocks) throw Fail($"file is truncated: {_len} bytes cannot hold a {w}x{h} image");
         _frameSeen = true;
     }
 
@@ -307,7 +321,7 @@ internal sealed unsafe partial class JpegDecoder
             c.PlaneStride = c.BlocksWPad * 8;
             long n = (long)c.PlaneStride * c.BlocksHPad * 8;
             if (n > int.MaxValue) throw Fail("image too large");
-            c.Plane = GC.AllocateUninitializedArray<byte>((int)n, pinned: true);
+            c.Plane = JpegScratch.RentPlane(Array.IndexOf(_comps, c), (int)n);
             c.PlanePtr = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c.Plane));
         }
     }
@@ -348,6 +362,10 @@ internal sealed unsafe partial class JpegDecoder
                 c.Quant = GC.AllocateUninitializedArray<ushort>(64, pinned: true);
                 q.CopyTo(c.Quant, 0);
                 c.QuantPtr = (ushort*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c.Quant));
+                var qi = GC.AllocateUninitializedArray<int>(64, pinned: true);
+                for (int i = 0; i < 64; i++) qi[i] = q[i];
+                _quantInts.Add(qi);
+                c.QuantInt = (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(qi));
             }
         }
 
@@ -362,11 +380,12 @@ internal sealed unsafe partial class JpegDecoder
         if (_comps[0].Plane.Length == 0)
         {
             AllocatePlanes();
+            PrepareOutput();
             _coeffMode = _progressive || ns != _comps.Length;
             if (_coeffMode)
                 foreach (var c in _comps)
                 {
-                    c.Coeffs = GC.AllocateArray<short>(c.BlocksWPad * c.BlocksHPad * 64, pinned: true);
+                    c.Coeffs = JpegScratch.RentCoeffs(Array.IndexOf(_comps, c), c.BlocksWPad * c.BlocksHPad * 64);
                     c.CoeffPtr = (short*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(c.Coeffs));
                 }
         }
@@ -406,6 +425,20 @@ internal sealed unsafe partial class JpegDecoder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Fill()
     {
+        // Fast path: the next 8 bytes hold no 0xFF (no stuffing, no marker), so take whole bytes at once.
+        if (!_markerHit && _pos + 8 <= _len && _bits <= 56)
+        {
+            ulong w = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(*(ulong*)(_data + _pos));
+            ulong inv = ~w;
+            if (((inv - 0x0101010101010101UL) & ~inv & 0x8080808080808080UL) == 0)
+            {
+                int n = (64 - _bits) >> 3;
+                _buf |= (n == 8 ? w : w >> (64 - 8 * n)) << (64 - _bits - 8 * n);
+                _pos += n;
+                _bits += 8 * n;
+                return;
+            }
+        }
         while (_bits <= 56)
         {
             uint b;

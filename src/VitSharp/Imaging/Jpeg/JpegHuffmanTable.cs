@@ -14,6 +14,10 @@ internal sealed class JpegHuffmanTable
     public readonly int[] ValOffset = new int[18];
     public readonly byte[] Values = new byte[256];
 
+    /// <summary>For AC tables: codes whose length plus value bits fit in <see cref="LookBits"/>, pre-decoded as
+    /// (value &lt;&lt; 16) | (run &lt;&lt; 4) | total bits; 0 when the slow path is needed.</summary>
+    public readonly int[] FastAc = new int[1 << LookBits];
+
     /// <summary>Builds the table; returns an error text for a table whose codes overflow the code space.</summary>
     public static JpegHuffmanTable Build(ReadOnlySpan<byte> counts, ReadOnlySpan<byte> values, out string? error)
     {
@@ -61,6 +65,16 @@ internal sealed class JpegHuffmanTable
             }
         }
         _ = n;
+        for (int look = 0; look < 1 << LookBits; look++)
+        {
+            int e = t.Lookup[look];
+            if (e == 0) continue;
+            int l = e >> 8, rs = e & 0xFF, r = rs >> 4, sz = rs & 15;
+            if (sz == 0 || l + sz > LookBits) continue;
+            int bits = (look >> (LookBits - l - sz)) & ((1 << sz) - 1);
+            int v = bits < (1 << (sz - 1)) ? bits - (1 << sz) + 1 : bits;
+            t.FastAc[look] = (v << 16) | (r << 4) | (l + sz);
+        }
         return t;
     }
 }

@@ -106,6 +106,9 @@ internal static class PngDecoder
         }
         if (rawTotal > int.MaxValue) throw Fail("image too large");
 
+        // Deflate cannot expand more than ~1032:1; a larger claim means truncated or forged data, refused
+        // before the output buffer for the declared size is allocated.
+        if (rawTotal > idatTotal * 1032 + 1024) throw Fail($"image data is truncated ({idatTotal} compressed bytes cannot hold {width}x{height})");
         var compressed = new byte[idatTotal];
         int cp = 0;
         foreach (var (off, l) in idat)
@@ -149,7 +152,10 @@ internal static class PngDecoder
                 if (ft > 4) throw Fail($"unknown filter type {ft} in row {r}");
                 Unfilter(ft, row, prev.AsSpan(0, rowBytes), bpp);
                 row.CopyTo(prev);
-                EmitRow(img, row, y0 + r * dy, x0, dx, pw, colorType, depth, palette, paletteAlpha, key);
+                if (dx == 1 && depth == 8 && channelsIn == outC && colorType != 3)
+                    row.CopyTo(img.Pixels.AsSpan((y0 + r * dy) * img.Stride)); // samples are already the output layout
+                else
+                    EmitRow(img, row, y0 + r * dy, x0, dx, pw, colorType, depth, palette, paletteAlpha, key);
                 rp += 1 + rowBytes;
             }
         }

@@ -37,7 +37,7 @@ internal static class PngEncoder
                     c[0] = (byte)f;
                     Filter(f, row, prev, c.AsSpan(1), ch);
                     long score = 0;
-                    for (int i = 1; i <= stride; i++) score += Math.Abs((sbyte)c[i]);
+                    for (int i = 1; i <= stride; i++) { int v = (sbyte)c[i]; score += v < 0 ? -v : v; }
                     if (score < bestScore) { bestScore = score; best = f; }
                 }
                 z.Write(cand[best]);
