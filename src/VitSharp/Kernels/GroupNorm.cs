@@ -104,16 +104,16 @@ public static unsafe class GroupNorm
             for (int k = 0; k < cpg; k++)
             {
                 int ch = g * cpg + k;
-                // y = (x − mean)·a + b with a = rstd·w (subtracting first avoids cancellation when σ is tiny)
+                // y = x·a + b' with a = rstd·w, b' = b − mean·a: the same fused form as PyTorch's CPU kernel, so
+                // checkpoints with tiny group variances (hybrid ResNet stages) reproduce its rounding.
                 float a = rstd * (W != null ? W[ch] : 1f);
-                float bb = B != null ? B[ch] : 0f;
+                float bb = (B != null ? B[ch] : 0f) - mean * a;
                 float* xr = x + (long)k * HW, yr = y + (long)k * HW;
                 var va = TV.Splat(a);
                 var vb = TV.Splat(bb);
-                var vm = TV.Splat(mean);
                 int i = 0;
-                for (; i <= HW - TV.Count; i += TV.Count) TV.Store(TV.Fma(TV.Sub(TV.Load(ref xr[i]), vm), va, vb), ref yr[i]);
-                for (; i < HW; i++) yr[i] = (xr[i] - mean) * a + bb;
+                for (; i <= HW - TV.Count; i += TV.Count) TV.Store(TV.Fma(TV.Load(ref xr[i]), va, vb), ref yr[i]);
+                for (; i < HW; i++) yr[i] = xr[i] * a + bb;
             }
         }
     }

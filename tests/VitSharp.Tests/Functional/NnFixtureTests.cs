@@ -4,6 +4,9 @@ using VitSharp.Tensors;
 namespace VitSharp.Tests.Functional;
 
 /// <summary>F.* against PyTorch 1.13 outputs (scripts/make_functional_fixtures.py), on every SIMD level.</summary>
+// Forces SIMD levels (a process-wide setting): runs in the non-parallel collection so it cannot disturb
+// bit-exact tests elsewhere.
+[Collection("NnGlobalState")]
 public class NnFixtureTests
 {
     private static readonly FunctionalFixtures Fx = FunctionalFixtures.Load();

@@ -4,6 +4,9 @@ using VitSharp.Tests.Functional;
 
 namespace VitSharp.Tests.Kernels;
 
+// Forces SIMD levels (a process-wide setting): runs in the non-parallel collection so it cannot disturb
+// bit-exact tests elsewhere.
+[Collection("NnGlobalState")]
 public class NnActivationTests
 {
     [Fact]

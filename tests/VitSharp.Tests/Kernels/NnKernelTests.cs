@@ -6,6 +6,9 @@ using VitSharp.Tests.Functional;
 namespace VitSharp.Tests.Kernels;
 
 /// <summary>NN kernels against naive double-precision references on odd shapes, each SIMD path forced.</summary>
+// Forces SIMD levels (a process-wide setting): runs in the non-parallel collection so it cannot disturb
+// bit-exact tests elsewhere.
+[Collection("NnGlobalState")]
 public class NnKernelTests
 {
     [Theory]
@@ -109,7 +112,7 @@ public class NnKernelTests
     [Theory]
     [InlineData(1, 2, 1, 5)]
     [InlineData(2, 4, 3, 7)]
-    [InlineData(1, 32, 32, 1)]
+    [InlineData(1, 32, 8, 3)]
     public void GroupNorm_MatchesDouble(int n, int c, int groups, int hw)
     {
         var rng = new Rng(3);
