@@ -7,26 +7,26 @@ using VitSharp.Imaging;
 namespace VitSharp.Cli.Commands;
 
 /// <summary>
-/// `vit demo`: the whole product on a fresh clone with no network. Trains a small ViT (patch 4 on 28×28) on the
+/// `vit demo`: the whole product on a fresh clone with no network. Trains a small ViT (d96, 4 blocks, patch 7 on 28×28) on the
 /// embedded Fashion-MNIST subset (or the full set with --full when Debian's dataset-fashion-mnist is installed),
 /// evaluates it on held-out images written as a class-folder tree, predicts a few of them, and draws an attention
 /// map — by running the same `vit` commands a user would, so what it prints is what they will see.
 /// </summary>
 internal static class DemoCommand
 {
-    internal const string DemoModel = "vit_demo_patch4_28";
+    internal const string DemoModel = "vit_demo_patch7_28";
 
     internal static Command Build()
     {
         var outDir = new Option<string>("--out") { Description = "Where to write everything", DefaultValueFactory = _ => "runs/demo" };
         var full = new Option<bool>("--full") { Description = "Use the full Fashion-MNIST from Debian's dataset-fashion-mnist instead of the embedded subset" };
-        var epochs = new Option<int?>("--epochs") { Description = "Training epochs (default 6 on the subset, 10 with --full)" };
+        var epochs = new Option<int?>("--epochs") { Description = "Training epochs (default 20 on the subset, 10 with --full)" };
         var cmd = new Command("demo", "Train, evaluate, predict and draw attention on Fashion-MNIST in a few minutes, offline.");
         foreach (var o in new Option[] { outDir, full, epochs }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             bool useFull = parse.GetValue(full);
-            int ep = parse.GetValue(epochs) ?? (useFull ? 10 : 6);
+            int ep = parse.GetValue(epochs) ?? (useFull ? 10 : 20);
             if (ep < 1) throw new VitException($"--epochs must be ≥ 1 (got {ep})");
             return Run(parse.GetValue(outDir)!, useFull, ep);
         });
@@ -46,9 +46,8 @@ internal static class DemoCommand
         Console.Out.WriteLine($"wrote {test.Count} test images to {testDir}/<class>/");
 
         string data = useFull ? "fashion-mnist" : "fashion-mnist-embedded";
-        Step("train", ["train", "--data", data, "--model", DemoModel, "--epochs", Inv(epochs), "--batch-size", "128", "--optimizer", "adamw",
-            "--lr", "0.002", "--weight-decay", "0.05", "--warmup-epochs", "1", "--schedule", "step-cosine", "--label-smoothing", "0.1",
-            "--seed", "0", "--out", trainDir]);
+        Step("train", ["train", "--data", data, "--model", DemoModel, "--epochs", Inv(epochs), "--batch-size", "64", "--optimizer", "adamw",
+            "--lr", "0.002", "--weight-decay", "0.05", "--warmup-epochs", "1", "--schedule", "step-cosine", "--seed", "0", "--out", trainDir]);
         string best = Path.Combine(trainDir, "best.safetensors");
         Step("evaluate", ["eval", "--model", best, "--data", testDir]);
         Step("predict", ["predict", "--model", best, "--top-k", "3", .. samples.Take(4)]);
@@ -84,7 +83,7 @@ internal static class DemoCommand
         for (int i = 0; i < set.Count; i++)
         {
             int label = set.Labels[i];
-            string dir = Path.Combine(root, set.Classes[label]);
+            string dir = Path.Combine(root, ImageFolder.FolderName(set.Classes[label]));
             if (perClass[label] == null) Directory.CreateDirectory(dir);
             string path = Path.Combine(dir, i.ToString("D5", CultureInfo.InvariantCulture) + ".png");
             var img = new Image(set.Width, set.Height, set.Channels, pixels.Slice(i * size, size).ToArray());

@@ -128,8 +128,13 @@ public static class ImageFolder
     private static int? IndexOf(IReadOnlyList<string> names, string cls)
     {
         for (int i = 0; i < names.Count; i++) if (names[i] == cls) return i;
+        // A class name with a path separator (Fashion-MNIST's "T-shirt/top") cannot be a folder name as is.
+        for (int i = 0; i < names.Count; i++) if (FolderName(names[i]) == cls) return i;
         return null;
     }
+
+    /// <summary>The folder name used for a class: path separators replaced by '_'.</summary>
+    public static string FolderName(string className) => className.Replace('/', '_').Replace('\\', '_');
 
     /// <summary>
     /// The tutorial split. Writes <paramref name="classIndicesPath"/> when given; reports counts through

@@ -1,3 +1,4 @@
+using VitSharp.Checkpoints;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using VitSharp.Checkpoints;
 using System.Text;
 using System.Text.Json;
 using VitSharp.Tensors;
