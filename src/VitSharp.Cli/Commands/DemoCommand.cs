@@ -50,7 +50,8 @@ internal static class DemoCommand
             "--lr", "0.002", "--weight-decay", "0.05", "--warmup-epochs", "1", "--schedule", "step-cosine", "--seed", "0", "--out", trainDir]);
         string best = Path.Combine(trainDir, "best.safetensors");
         Step("evaluate", ["eval", "--model", best, "--data", testDir]);
-        Step("predict", ["predict", "--model", best, "--top-k", "3", .. samples.Take(4)]);
+        string annotated = Path.Combine(outDir, "predictions");
+        Step("predict", ["predict", "--model", best, "--top-k", "3", "--annotate", annotated, .. samples.Take(4)]);
         string attention = Path.Combine(outDir, "attention.png");
         Step("attention", ["attention", "--model", best, samples[0], "--out", attention]);
 
@@ -60,6 +61,7 @@ internal static class DemoCommand
         Console.Out.WriteLine($"  report         {Path.GetFullPath(Path.Combine(trainDir, "report.html"))} (loss/accuracy/lr curves, confusion matrix)");
         Console.Out.WriteLine($"  metrics        {Path.GetFullPath(Path.Combine(trainDir, "metrics.csv"))} and TensorBoard events in {Path.GetFullPath(trainDir)}");
         Console.Out.WriteLine($"  attention map  {Path.GetFullPath(attention)}");
+        Console.Out.WriteLine($"  predictions    {Path.GetFullPath(annotated)}/ (images with the predicted class drawn on them)");
         Console.Out.WriteLine($"  try            ./vit predict --model {best} {samples[1]}");
         return 0;
     }

@@ -23,9 +23,10 @@ internal static class PredictCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON array instead of text" };
         var logits = new Option<bool>("--logits") { Description = "Include raw logits in the JSON output" };
         var batch = new Option<int>("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 8 };
+        var annotate = new Option<string?>("--annotate") { Description = "Write the image with \"class: NAME prob: 0.xxx\" drawn on it (OUT.png; a directory when several images are given)" };
         var cmd = new Command("predict", "Classify images with a trained model: softmax probabilities and the top-k classes.");
         cmd.Arguments.Add(inputs);
-        foreach (var o in new Option[] { model, arch, labels, topK, json, logits, batch }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, arch, labels, topK, json, logits, batch, annotate }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             int k = parse.GetValue(topK), bs = parse.GetValue(batch);
@@ -44,6 +45,7 @@ internal static class PredictCommand
                 var preds = Predictor.Predict(net, loaded.LoadImages(chunk), names, k);
                 for (int i = 0; i < chunk.Count; i++) results.Add((chunk[i], preds[i]));
             }
+            if (parse.GetValue(annotate) is { } annotatePath) Annotate(results, annotatePath);
             if (parse.GetValue(json)) Console.Out.WriteLine(ToJson(results, parse.GetValue(logits)));
             else
                 foreach (var (file, r) in results)
@@ -56,6 +58,27 @@ internal static class PredictCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Draws the top class on each original image (as the tutorial's predict script shows it) and saves PNGs.</summary>
+    private static void Annotate(List<(string File, PredictionResult Result)> results, string target)
+    {
+        bool single = results.Count == 1 && !Directory.Exists(target);
+        if (!single) Directory.CreateDirectory(target);
+        foreach (var (file, r) in results)
+        {
+            var img = Imaging.ImageConvert.ToRgb(Imaging.ImageDecoder.Load(file));
+            if (Math.Min(img.Width, img.Height) < 256)
+            {
+                // Tiny images (28×28 Fashion-MNIST) get enlarged so the label stays readable.
+                double scale = 256.0 / Math.Min(img.Width, img.Height);
+                img = Imaging.ImageResize.Resize(img, (int)Math.Round(img.Width * scale), (int)Math.Round(img.Height * scale), Imaging.ResampleFilter.Nearest);
+            }
+            Imaging.Draw.Prediction(img, r.Top[0].Label, r.Top[0].Probability);
+            string outPath = single ? target : Path.Combine(target, Path.GetFileNameWithoutExtension(file) + ".png");
+            Imaging.ImageEncoder.SavePng(img, outPath);
+            Console.Error.WriteLine($"annotated image written to {outPath}");
+        }
     }
 
     internal static List<string> ExpandInputs(IEnumerable<string> inputs)
