@@ -123,7 +123,7 @@ public sealed class ZipWriter
     }
 }
 
-/// <summary>CRC-32 (IEEE, reflected polynomial 0xEDB88320); System.IO.Hashing is not in the BCL.</summary>
+/// <summary>CRC-32 (IEEE, reflected polynomial 0xEDB88320) for zip and PNG; System.IO.Hashing is not in the BCL.</summary>
 public static class Crc32
 {
     private static readonly uint[] Table = MakeTable();
@@ -140,10 +140,14 @@ public static class Crc32
         return t;
     }
 
-    public static uint Compute(ReadOnlySpan<byte> data)
+    public static uint Compute(ReadOnlySpan<byte> data) => Update(0, data);
+
+    /// <summary>Continues a CRC over more bytes (PNG checksums chunk type and body separately).</summary>
+    public static uint Update(uint crc, ReadOnlySpan<byte> data)
     {
-        uint c = 0xFFFFFFFF;
-        foreach (var b in data) c = Table[(c ^ b) & 0xFF] ^ (c >> 8);
-        return c ^ 0xFFFFFFFF;
+        uint c = ~crc;
+        var t = Table;
+        foreach (byte b in data) c = t[(c ^ b) & 0xFF] ^ (c >> 8);
+        return ~c;
     }
 }

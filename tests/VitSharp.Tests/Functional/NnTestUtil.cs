@@ -58,55 +58,10 @@ public static class NnTestUtil
         }
     }
 
-    /// <summary>
-    /// Finite-difference check of every input with RequiresGrad: backward of Σ f(x)⊙W (W fixed random) is run
-    /// by seeding backward with W directly, then compared with central differences in float32.
-    /// </summary>
+    /// <summary>The shared finite-difference check (kept under this name for the NN tests).</summary>
     public static void GradCheck(Func<Tensor[], Tensor> f, Tensor[] inputs, float eps = 1e-2f, float atol = 2e-3f, float rtol = 2e-2f, int seed = 1234)
-    {
-        var output = f(inputs);
-        var rng = new Rng((ulong)seed);
-        var w = Tensor.Empty(output.Shape);
-        var ws = w.AsSpan();
-        for (int i = 0; i < ws.Length; i++) ws[i] = (float)rng.NextGaussian();
-        foreach (var x in inputs) x.Grad = null;
-        output.Backward(w);
-        for (int n = 0; n < inputs.Length; n++)
-        {
-            var x = inputs[n];
-            if (!x.RequiresGrad) continue;
-            Assert.True(x.Grad != null, $"input {n}: no gradient was computed");
-            var analytic = x.Grad!.ToArray();
-            Assert.True(x.IsContiguous, "grad check inputs must be contiguous");
-            var data = x.Storage.Data;
-            for (int i = 0; i < x.Numel; i++)
-            {
-                int o = x.Offset + i;
-                float saved = data[o];
-                double lp, lm;
-                using (Graph.NoGrad())
-                {
-                    data[o] = saved + eps;
-                    lp = Dot(f(inputs), ws);
-                    data[o] = saved - eps;
-                    lm = Dot(f(inputs), ws);
-                }
-                data[o] = saved;
-                double numeric = (lp - lm) / (2 * eps);
-                double diff = Math.Abs(numeric - analytic[i]);
-                Assert.True(diff <= atol + rtol * Math.Abs(numeric),
-                    $"input {n} element {i}: analytic {analytic[i]:G6} vs numeric {numeric:G6} (diff {diff:G3})");
-            }
-        }
-    }
+        => global::VitSharp.Tests.GradCheck.Check(f, inputs, eps, atol, rtol, seed);
 
-    private static double Dot(Tensor t, Span<float> w)
-    {
-        var o = t.ToArray();
-        double s = 0;
-        for (int i = 0; i < o.Length; i++) s += (double)o[i] * w[i];
-        return s;
-    }
 
     /// <summary>erf in double: e^(-x²)·Σ 2ⁿx^(2n+1)/(2n+1)!! (all terms positive, no cancellation).</summary>
     public static double ErfRef(double x)

@@ -1,3 +1,4 @@
+using VitSharp.Checkpoints;
 using System.Buffers.Binary;
 using System.IO.Compression;
 
