@@ -149,17 +149,8 @@ public static class Graph
         else AddInPlace(t.Grad, g);
     }
 
-    /// <summary>dst += src (dst contiguous, same numel).</summary>
-    internal static void AddInPlace(Tensor dst, Tensor src)
-    {
-        var d = dst.AsSpan();
-        if (src.IsContiguous) System.Numerics.Tensors.TensorPrimitives.Add(d, src.AsSpan(), d);
-        else
-        {
-            var tmp = src.ToArray();
-            System.Numerics.Tensors.TensorPrimitives.Add(d, tmp, d);
-        }
-    }
+    /// <summary>dst += src (same shape); strided sources are read in place, no temporary copy.</summary>
+    internal static void AddInPlace(Tensor dst, Tensor src) => dst.Add_(src);
 
     /// <summary>Tensors reachable from root through recorded nodes, inputs before outputs.</summary>
     private static List<Tensor> TopoOrder(Tensor root)
