@@ -12,14 +12,15 @@ internal static class EvalCommand
     internal static Command Build()
     {
         var model = new Option<string>("--model") { Description = "Checkpoint (.safetensors from vit train, or any format with --arch)", Required = true };
-        var data = new Option<string>("--data") { Description = "Folder with one sub-folder of images per class", Required = true };
+        var data = new Option<string[]>("--data") { Description = DataSpec.Help + " (built-in sets: their official test split)", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var classesOpt = new Option<string?>("--classes") { Description = DataSpec.ClassesHelp };
         var arch = new Option<string?>("--arch") { Description = "Model name when the checkpoint carries no config" };
         var labels = new Option<string?>("--labels") { Description = "class_indices.json (default: class names stored in the checkpoint)" };
         var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 32 };
         var workers = new Option<int>("--workers") { Description = "Decoding threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
-        var cmd = new Command("eval", "Evaluate a model on a class-folder data set: top-1/top-5, per-class accuracy, confusion matrix.");
-        foreach (var o in new Option[] { model, data, arch, labels, batch, workers, json }) cmd.Options.Add(o);
+        var cmd = new Command("eval", "Evaluate a model on a data set (class folders, fashion-mnist, cifar10): top-1/top-5, per-class accuracy, confusion matrix.");
+        foreach (var o in new Option[] { model, data, classesOpt, arch, labels, batch, workers, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             int bs = parse.GetValue(batch), nw = parse.GetValue(workers);
@@ -27,13 +28,16 @@ internal static class EvalCommand
             if (nw < 1) throw new VitException($"--workers must be ≥ 1 (got {nw})");
             var loaded = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(arch));
             var names = parse.GetValue(labels) is { } lp ? ModelLoading.ReadClassIndices(lp) : loaded.Classes;
-            var dataset = ImageFolder.Load(parse.GetValue(data)!, loaded.Config.InChans, names);
-            if (dataset.Classes.Count != loaded.Config.NumClasses)
-                throw new VitException($"data has {dataset.Classes.Count} classes, model {loaded.Config.NumClasses}; pass --labels or use the checkpoint's data");
+            if (names != null && names.Count != loaded.Config.NumClasses)
+                throw new VitException($"{parse.GetValue(labels)}: {names.Count} labels for a model with {loaded.Config.NumClasses} classes");
+            bool asJson = parse.GetValue(json);
+            // With --json stdout is one JSON object, so notes go to stderr.
+            var dataset = DataSpec.ForEvaluation(parse.GetValue(data)!, parse.GetValue(classesOpt), loaded.Config.InChans, names, loaded.Config.NumClasses,
+                asJson ? Console.Error.WriteLine : Console.Out.WriteLine);
             var loader = new DataLoader(dataset, loaded.EvalTransform(), new DataLoaderOptions { BatchSize = bs, Shuffle = false, Workers = nw });
             var m = Evaluator.Evaluate(new ModuleTrainModel(loaded.Model), new LoaderSource(loader), dataset.Classes.Count, 5);
             var classNames = dataset.Classes;
-            if (parse.GetValue(json))
+            if (asJson)
             {
                 var per = m.Confusion.PerClassAccuracy();
                 var obj = new Dictionary<string, object?>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using VitSharp.Autograd;
 using VitSharp.Checkpoints;
 using VitSharp.Data;
 using VitSharp.Imaging;
@@ -14,9 +15,15 @@ internal static class TrainCommand
 {
     internal static Command Build()
     {
-        var data = new Option<string[]>("--data") { Description = "Class-folder root, 'fashion-mnist' (Debian's full set), 'fashion-mnist-embedded' (the shipped subset), or 'cifar10 DIR'", Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
+        var data = new Option<string[]>("--data") { Description = DataSpec.Help, Required = true, AllowMultipleArgumentsPerToken = true, Arity = ArgumentArity.OneOrMore };
         var model = new Option<string>("--model") { Description = "Model name from the zoo", DefaultValueFactory = _ => "vit_base_patch16_224" };
+        var classesOpt = new Option<string?>("--classes") { Description = DataSpec.ClassesHelp };
         var weights = new Option<string?>("--weights") { Description = "Pretrained weights (any readable format; the head is dropped when classes differ)" };
+        var resetHead = new Option<bool?>("--reset-head")
+        {
+            Description = "Re-initialise the classifier head after loading --weights (default: when the checkpoint's class names differ from the data's, i.e. a new task)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
         var numClasses = new Option<int?>("--num-classes") { Description = "Classes (default: from the data)" };
         var imgSize = new Option<string?>("--img-size") { Description = "Input size H or HxW (default: the model's)" };
         var patch = new Option<int?>("--patch-size") { Description = "Override the model's patch size (e.g. 4 for 28×28 images)" };
@@ -45,9 +52,10 @@ internal static class TrainCommand
         var workers = new Option<int>("--workers") { DefaultValueFactory = _ => Environment.ProcessorCount };
         var outDir = new Option<string>("--out") { DefaultValueFactory = _ => "runs/train" };
         var resume = new Option<bool>("--resume") { Description = "Continue from OUT/last.safetensors" };
+        var progress = new Option<string>("--progress") { Description = "auto (a live bar on a terminal, plain lines otherwise), bar or plain", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("train", "Train or fine-tune a ViT on a class-folder data set (or fashion-mnist / cifar10).");
-        foreach (var o in new Option[] { data, model, weights, numClasses, imgSize, patch, epochs, batchSize, lr, lrf, warmup, schedule, optimizer, momentum, nesterov,
-                     weightDecay, freeze, smoothing, mixup, cutmix, randAug, dropPath, clip, accum, ema, earlyStop, valRate, seed, workers, outDir, resume })
+        foreach (var o in new Option[] { data, classesOpt, model, weights, resetHead, numClasses, imgSize, patch, epochs, batchSize, lr, lrf, warmup, schedule, optimizer, momentum, nesterov,
+                     weightDecay, freeze, smoothing, mixup, cutmix, randAug, dropPath, clip, accum, ema, earlyStop, valRate, seed, workers, outDir, resume, progress })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -97,7 +105,15 @@ internal static class TrainCommand
             (int N, int M)? ra = parse.GetValue(randAug) is { } r ? ParseRandAugment(r) : null;
             string output = parse.GetValue(outDir)!;
 
-            var (train, val, classes, channels, folder) = LoadData(parse.GetValue(data)!, parse.GetValue(valRate), opts.Seed, channels: baseCfg.InChans);
+            bool live = parse.GetValue(progress) switch
+            {
+                "auto" => TrainProgress.Interactive,
+                "bar" => true,
+                "plain" => false,
+                var s => throw new VitException($"--progress must be auto, bar or plain (got '{s}')"),
+            };
+            var (train, val, classes, channels, folder) = DataSpec.ForTraining(parse.GetValue(data)!, parse.GetValue(classesOpt), parse.GetValue(valRate), opts.Seed,
+                baseCfg.InChans, Console.Out.WriteLine);
             int n = parse.GetValue(numClasses) ?? classes.Count;
             if (n != classes.Count) throw new VitException($"--num-classes {n} but the data has {classes.Count} classes");
             Console.Out.WriteLine($"data: {classes.Count} classes, {train.Count} training and {val?.Count ?? 0} validation images");
@@ -105,7 +121,7 @@ internal static class TrainCommand
             var cfg = baseCfg with { NumClasses = n, ImgHeight = h, ImgWidth = w, InChans = channels, DropPathRate = dp, PatchSize = parse.GetValue(patch) ?? baseCfg.PatchSize };
             var vit = new VisionTransformer(cfg.Validate(), new Rng(opts.Seed, 0x1417));
             if (parse.GetValue(weights) is { } wpath && !opts.Resume)
-                foreach (var line in Pretrained.Load(vit, wpath).Describe()) Console.Out.WriteLine("weights: " + line);
+                foreach (var line in LoadWeights(vit, wpath, classes, parse.GetValue(resetHead))) Console.Out.WriteLine("weights: " + line);
 
             var mean = Transforms.HalfMean.Take(channels).ToArray();
             var std = Transforms.HalfStd.Take(channels).ToArray();
@@ -144,27 +160,21 @@ internal static class TrainCommand
                 };
                 var trainer = new Trainer(new ModuleTrainModel(vit), new LoaderSource(trainLoader, cts.Token),
                     valLoader == null ? null : new LoaderSource(valLoader, cts.Token), classes, opts, output, SafeTensorsCheckpointStore.Instance, meta.ToDictionary());
-                bool live = !Console.IsErrorRedirected;
-                trainer.OnMessage = m => Console.Out.WriteLine(m);
-                trainer.OnStep = p =>
+                var result = TrainProgress.Run(live, opts.Epochs, view =>
                 {
-                    if (!live) return;
-                    int width = 24, filled = p.Batches > 0 ? p.Batch * width / p.Batches : 0;
-                    string lrText = p.Phase == "train" ? $" lr {p.Lr.ToString("G3", CultureInfo.InvariantCulture)}" : "";
-                    Console.Error.Write($"\r{p.Phase} {p.Epoch + 1}/{opts.Epochs} [{new string('#', filled)}{new string('.', width - filled)}] {p.Batch}/{p.Batches} " +
-                        $"loss {p.Loss.ToString("F4", CultureInfo.InvariantCulture)} acc {(p.Accuracy * 100).ToString("F1", CultureInfo.InvariantCulture)}%{lrText} " +
-                        $"{p.ImagesPerSecond.ToString("F1", CultureInfo.InvariantCulture)} img/s ETA {p.Eta:mm\\:ss}   ");
-                    if (p.Batch == p.Batches) Console.Error.Write("\r" + new string(' ', 110) + "\r");
-                };
-                trainer.OnEpoch = e =>
-                {
-                    var m = e.Metrics;
-                    string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
-                    string Pc(double v) => double.IsNaN(v) ? "-" : (v * 100).ToString("F2", CultureInfo.InvariantCulture) + "%";
-                    Console.Out.WriteLine($"epoch {m.Epoch + 1}/{opts.Epochs}: train loss {F(m.TrainLoss)} acc {Pc(m.TrainAcc)} | val loss {F(m.ValLoss)} acc {Pc(m.ValAcc)} | " +
-                        $"lr {m.Lr.ToString("G4", CultureInfo.InvariantCulture)} | {m.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s{(e.IsBest ? " | best" : "")}");
-                };
-                var result = trainer.Run(cts.Token);
+                    trainer.OnMessage = view.Line;
+                    trainer.OnStep = view.Step;
+                    trainer.OnEpoch = e =>
+                    {
+                        var m = e.Metrics;
+                        string F(double v) => double.IsNaN(v) ? "-" : v.ToString("F4", CultureInfo.InvariantCulture);
+                        string Pc(double v) => double.IsNaN(v) ? "-" : (v * 100).ToString("F2", CultureInfo.InvariantCulture) + "%";
+                        view.EpochDone(m.Seconds);
+                        view.Line($"epoch {m.Epoch + 1}/{opts.Epochs}: train loss {F(m.TrainLoss)} acc {Pc(m.TrainAcc)} | val loss {F(m.ValLoss)} acc {Pc(m.ValAcc)} | " +
+                            $"lr {m.Lr.ToString("G4", CultureInfo.InvariantCulture)} | {m.Seconds.ToString("F1", CultureInfo.InvariantCulture)} s{(e.IsBest ? " | best" : "")}");
+                    };
+                    return trainer.Run(cts.Token);
+                });
                 if (result.StopReason == "cancelled")
                 {
                     Console.Out.WriteLine($"interrupted; {Path.Combine(output, Trainer.LastFile)} holds the last finished epoch (continue with --resume)");
@@ -183,27 +193,30 @@ internal static class TrainCommand
         return cmd;
     }
 
-    private static (IImageDataset Train, IImageDataset? Val, IReadOnlyList<string> Classes, int Channels, bool Folder) LoadData(string[] spec, double valRate, ulong seed, int channels)
+    /// <summary>
+    /// Loads pretrained weights (head dropped by the loader when its shape differs). A checkpoint trained on other
+    /// classes is a different task even when the class count matches, so its head is re-initialised too, unless
+    /// --reset-head false says to keep it; --reset-head true always re-initialises it.
+    /// </summary>
+    internal static IEnumerable<string> LoadWeights(VisionTransformer vit, string path, IReadOnlyList<string> classes, bool? resetHead)
     {
-        if (spec.Length == 1 && spec[0].Equals("fashion-mnist-embedded", StringComparison.OrdinalIgnoreCase))
+        if (!File.Exists(path)) throw new VitException($"--weights: {path}: no such file");
+        var ckpt = CheckpointFile.Load(path);
+        var source = ckpt.Metadata.Classes;
+        bool newTask = source != null && !source.SequenceEqual(classes);
+        bool reset = resetHead ?? newTask;
+        var heads = vit.StateDict().Where(kv => kv.Key.StartsWith("head.", StringComparison.Ordinal) || kv.Key.StartsWith("head_dist.", StringComparison.Ordinal))
+            .Select(kv => (Param: kv.Value, Fresh: kv.Value.ToArray())).ToList();
+        var lines = Pretrained.Load(vit, ckpt).Describe().ToList();
+        if (reset)
         {
-            var (tr, te) = FashionMnist.LoadEmbedded();
-            return (tr, te, tr.Classes, tr.Channels, false);
+            using (Graph.NoGrad())
+                foreach (var (p, fresh) in heads) p.CopyFrom(Tensor.FromArray(fresh, p.Shape));
+            lines.Add(resetHead == true
+                ? "head re-initialised (--reset-head)"
+                : $"head re-initialised: the checkpoint was trained on other classes ({string.Join(", ", source!)}); keep it with --reset-head false");
         }
-        if (spec.Length == 1 && spec[0].Equals("fashion-mnist", StringComparison.OrdinalIgnoreCase))
-        {
-            var (tr, te) = FashionMnist.Load();
-            return (tr, te, tr.Classes, tr.Channels, false);
-        }
-        if (spec.Length == 2 && spec[0].Equals("cifar10", StringComparison.OrdinalIgnoreCase))
-        {
-            var (tr, te) = Cifar10.Load(spec[1]);
-            return (tr, te, tr.Classes, tr.Channels, false);
-        }
-        if (spec.Length != 1) throw new VitException($"--data takes a folder, 'fashion-mnist' or 'cifar10 DIR' (got '{string.Join(' ', spec)}')");
-        if (!Directory.Exists(spec[0])) throw new VitException($"--data: folder '{spec[0]}' does not exist");
-        var split = ImageFolder.Split(spec[0], valRate, seed, Console.Out.WriteLine, channels: channels);
-        return (split.Train, split.Validation.Count > 0 ? split.Validation : null, split.Classes, channels, true);
+        return lines;
     }
 
     internal static (int H, int W) ParseSize(string s)

@@ -110,10 +110,13 @@ public static class ImageFolder
         return files;
     }
 
-    /// <summary>Every image under root, labelled by class folder (evaluation, no split).</summary>
-    public static ImageFileDataset Load(string root, int channels = 3, IReadOnlyList<string>? classes = null)
+    /// <summary>
+    /// Every image under root, labelled by class folder (evaluation, no split). <paramref name="classes"/> are the
+    /// model's class names (labels follow them); <paramref name="select"/> keeps only those class folders.
+    /// </summary>
+    public static ImageFileDataset Load(string root, int channels = 3, IReadOnlyList<string>? classes = null, IReadOnlyList<string>? select = null)
     {
-        var found = FindClasses(root);
+        var found = select != null ? CheckSelection(root, select) : FindClasses(root);
         var names = classes ?? found;
         var paths = new List<string>();
         var labels = new List<int>();
@@ -123,6 +126,16 @@ public static class ImageFolder
             foreach (var f in ClassFiles(root, cls)) { paths.Add(f); labels.Add(label); }
         }
         return new ImageFileDataset(paths, labels, names, channels);
+    }
+
+    /// <summary>The selected class folders, each checked to exist under root.</summary>
+    private static string[] CheckSelection(string root, IReadOnlyList<string> select)
+    {
+        var found = FindClasses(root);
+        if (select.Count == 0) throw new VitException($"data folder '{root}': no classes selected");
+        foreach (var cls in select)
+            if (!found.Contains(cls, StringComparer.Ordinal)) throw new VitException($"data folder '{root}' has no class folder '{cls}'");
+        return [.. select];
     }
 
     private static int? IndexOf(IReadOnlyList<string> names, string cls)
@@ -138,13 +151,14 @@ public static class ImageFolder
 
     /// <summary>
     /// The tutorial split. Writes <paramref name="classIndicesPath"/> when given; reports counts through
-    /// <paramref name="log"/>. <paramref name="valRate"/> 0 puts everything in training.
+    /// <paramref name="log"/>. <paramref name="valRate"/> 0 puts everything in training. <paramref name="select"/>
+    /// (class folder names) keeps only those classes, labelled 0..k−1 in that order.
     /// </summary>
     public static SplitResult Split(string root, double valRate = 0.2, ulong seed = 0, Action<string>? log = null,
-        string? classIndicesPath = null, int channels = 3)
+        string? classIndicesPath = null, int channels = 3, IReadOnlyList<string>? select = null)
     {
         if (valRate is < 0 or >= 1) throw new VitException($"validation rate {valRate} must be in [0, 1)");
-        var classes = FindClasses(root);
+        var classes = select != null ? CheckSelection(root, select) : FindClasses(root);
         var rng = new PythonRandom(seed);
         var trainP = new List<string>();
         var trainL = new List<int>();

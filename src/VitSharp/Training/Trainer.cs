@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using VitSharp.Autograd;
+using VitSharp.Data;
 using VitSharp.Tensors;
 using VitSharp.Training.TensorBoard;
 
@@ -201,7 +202,7 @@ public sealed class Trainer
                 if (soft == null && mix != null)
                 {
                     images = images.Contiguous();
-                    soft = mix.Apply(images, batch.Labels, mixRng);
+                    soft = Tensor.FromArray(mix.Apply(images, batch.Labels, mixRng, out _), b, classNames.Count);
                 }
                 var logits = model.Forward(images);
                 var l = soft != null ? loss.Compute(logits, soft) : loss.Compute(logits, batch.Labels, options.LabelSmoothing);

@@ -41,8 +41,7 @@ internal sealed class OpsCrossEntropy : ILoss
     public Tensor Compute(Tensor logits, int[] labels, float labelSmoothing)
     {
         int c = logits.Shape[1];
-        var mix = new MixupCutmix(c, 0, 0, labelSmoothing: labelSmoothing);
-        return Compute(logits, mix.Targets(labels, 1));
+        return Compute(logits, Tensor.FromArray(VitSharp.Data.MixupCutmix.Targets(labels, c, 1, labelSmoothing), labels.Length, c));
     }
 
     public Tensor Compute(Tensor logits, Tensor softTargets)

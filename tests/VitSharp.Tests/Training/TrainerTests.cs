@@ -1,3 +1,4 @@
+using VitSharp.Data;
 using VitSharp.Tensors;
 using VitSharp.Training;
 using VitSharp.Training.TensorBoard;
@@ -176,19 +177,19 @@ public sealed class TrainerTests : IDisposable
         var mix = new MixupCutmix(4, mixupAlpha: 0, cutmixAlpha: 1.0, labelSmoothing: 0.1);
         var images = Tensor.Zeros(2, 1, 8, 8);
         images.AsSpan()[..64].Fill(1f); // sample 0 is all ones, sample 1 all zeros
-        var t = mix.Apply(images, [0, 3], rng);
-        double lam = mix.LastLambda;
+        var t = mix.Apply(images, [0, 3], rng, out var decision);
+        double lam = decision.Lambda;
         // Sample 0 keeps a fraction λ of its pixels, the box came from sample 1.
         Assert.Equal(lam, images.AsSpan()[..64].ToArray().Average(), 6);
-        var row = t.AsSpan()[..4].ToArray();
+        var row = t[..4];
         Assert.Equal(1f, row.Sum(), 5);
         Assert.Equal(0.1 / 4 + lam * 0.9, row[0], 5);
         Assert.Equal(0.1 / 4 + (1 - lam) * 0.9, row[3], 5);
 
         var blend = new MixupCutmix(2, mixupAlpha: 0.4, cutmixAlpha: 0);
         var im2 = Tensor.FromArray([1f, 1, 1, 1, 0, 0, 0, 0], 2, 1, 2, 2);
-        blend.Apply(im2, [0, 1], rng);
-        Assert.All(im2.AsSpan()[..4].ToArray(), v => Assert.Equal((float)blend.LastLambda, v, 5));
+        blend.Apply(im2, [0, 1], rng, out var d2);
+        Assert.All(im2.AsSpan()[..4].ToArray(), v => Assert.Equal((float)d2.Lambda, v, 5));
         for (int k = 0; k < 200; k++)
         {
             double b = MixupCutmix.SampleBeta(rng, 0.2);

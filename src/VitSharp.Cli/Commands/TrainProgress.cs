@@ -1,0 +1,91 @@
+using System.Globalization;
+using Spectre.Console;
+using VitSharp.Training;
+
+namespace VitSharp.Cli.Commands;
+
+/// <summary>
+/// Renders the trainer's progress callbacks. On a terminal: a Spectre.Console live bar per phase (loss, accuracy,
+/// lr, img/s, ETA of the phase and of the whole run) with the per-epoch lines printed above it. Otherwise
+/// (redirected output, CI, tests) only the plain lines, so logs carry no ANSI sequences or carriage returns.
+/// </summary>
+internal sealed class TrainProgress
+{
+    private readonly IAnsiConsole? console;
+    private readonly int epochs;
+    private ProgressTask? task;
+    private double secondsPerEpoch = double.NaN;
+    private int epochsTimed;
+
+    private TrainProgress(IAnsiConsole? console, int epochs)
+    {
+        this.console = console;
+        this.epochs = epochs;
+    }
+
+    /// <summary>Whether a live bar can be drawn: stdout is a terminal that is not "dumb".</summary>
+    internal static bool Interactive =>
+        !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") is not "dumb" && Environment.GetEnvironmentVariable("CI") is null;
+
+    /// <summary>Runs <paramref name="body"/> with a renderer: live when <paramref name="live"/>, plain lines otherwise.</summary>
+    internal static T Run<T>(bool live, int epochs, Func<TrainProgress, T> body)
+    {
+        if (!live) return body(new TrainProgress(null, epochs));
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Out),
+            Ansi = AnsiSupport.Detect,
+            ColorSystem = ColorSystemSupport.Detect,
+            Interactive = InteractionSupport.Yes,
+        });
+        T result = default!;
+        console.Progress()
+            .AutoClear(true)
+            .HideCompleted(true)
+            .Columns(new ProgressBarColumn { Width = 24 }, new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
+            .Start(ctx =>
+            {
+                var p = new TrainProgress(console, epochs) { task = ctx.AddTask("starting", autoStart: true, maxValue: 1) };
+                result = body(p);
+                p.task!.Value = p.task.MaxValue;
+            });
+        return result;
+    }
+
+    /// <summary>A line of the log (epoch summaries, messages): above the bar when live.</summary>
+    internal void Line(string text)
+    {
+        if (console != null) console.WriteLine(text);
+        else Console.Out.WriteLine(text);
+    }
+
+    /// <summary>One finished step of a phase (train or val).</summary>
+    internal void Step(StepProgress p)
+    {
+        if (task == null) return;
+        var inv = CultureInfo.InvariantCulture;
+        string lr = p.Phase == "train" ? $"  lr {p.Lr.ToString("0.###e+0", inv)}" : "";
+        string run = "";
+        if (double.IsFinite(secondsPerEpoch))
+        {
+            // Remaining whole epochs at the measured pace, plus what is left of this one.
+            double left = (epochs - p.Epoch - 1) * secondsPerEpoch + (p.Phase == "train" ? p.Eta.TotalSeconds : 0);
+            run = $"  run ETA {Clock(TimeSpan.FromSeconds(Math.Max(0, left)))}";
+        }
+        task.MaxValue = Math.Max(1, p.Batches);
+        task.Value = p.Batch;
+        task.Description = Markup.Escape(
+            $"{p.Phase} {p.Epoch + 1}/{epochs}  {p.Batch}/{p.Batches}  loss {p.Loss.ToString("F4", inv)}  acc {(p.Accuracy * 100).ToString("F2", inv)}%{lr}  " +
+            $"{p.ImagesPerSecond.ToString("F0", inv)} img/s  ETA {Clock(p.Eta)}{run}");
+    }
+
+    /// <summary>An epoch ended (after validation): updates the pace used for the run's ETA.</summary>
+    internal void EpochDone(double seconds)
+    {
+        epochsTimed++;
+        secondsPerEpoch = double.IsFinite(secondsPerEpoch) ? (secondsPerEpoch * (epochsTimed - 1) + seconds) / epochsTimed : seconds;
+    }
+
+    private static string Clock(TimeSpan t) =>
+        t.TotalHours >= 1 ? $"{(int)t.TotalHours}:{t.Minutes:00}:{t.Seconds:00}" : $"{t.Minutes:00}:{t.Seconds:00}";
+}
