@@ -19,6 +19,15 @@ public static class Program
         try
         {
             var parse = root.Parse(args);
+            if (parse.Errors.Count > 0 && args.Length > 0)
+            {
+                // A mistyped option or value is a user error like any other: one line and exit code 2, not the help page.
+                var names = new List<string>();
+                for (var r = parse.CommandResult; r != null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+                    names.Insert(0, r.Command is RootCommand ? "vit" : r.Command.Name);
+                Console.Error.WriteLine($"error: {string.Join(" ", parse.Errors.Select(e => e.Message).Distinct())} (see '{string.Join(' ', names)} --help')");
+                return 2;
+            }
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (VitException e)

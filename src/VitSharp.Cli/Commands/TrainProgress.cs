@@ -11,6 +11,7 @@ namespace VitSharp.Cli.Commands;
 /// </summary>
 internal sealed class TrainProgress
 {
+    private const int BarWidth = 16;
     private readonly IAnsiConsole? console;
     private readonly int epochs;
     private ProgressTask? task;
@@ -42,7 +43,7 @@ internal sealed class TrainProgress
         console.Progress()
             .AutoClear(true)
             .HideCompleted(true)
-            .Columns(new ProgressBarColumn { Width = 24 }, new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
+            .Columns(new ProgressBarColumn { Width = BarWidth }, new PercentageColumn(), new TaskDescriptionColumn { Alignment = Justify.Left })
             .Start(ctx =>
             {
                 var p = new TrainProgress(console, epochs) { task = ctx.AddTask("starting", autoStart: true, maxValue: 1) };
@@ -64,19 +65,29 @@ internal sealed class TrainProgress
     {
         if (task == null) return;
         var inv = CultureInfo.InvariantCulture;
-        string lr = p.Phase == "train" ? $"  lr {p.Lr.ToString("0.###e+0", inv)}" : "";
-        string run = "";
+        // (priority, text) in display order; the least important fields go first when the terminal is narrow.
+        var fields = new List<(int Priority, string Text)>
+        {
+            (0, $"{p.Phase} {p.Epoch + 1}/{epochs}"),
+            (1, $"{p.Batch}/{p.Batches}"),
+            (2, $"loss {p.Loss.ToString("F4", inv)}"),
+            (3, $"acc {(p.Accuracy * 100).ToString("F2", inv)}%"),
+        };
+        if (p.Phase == "train") fields.Add((6, $"lr {p.Lr.ToString("0.##e+0", inv)}"));
+        fields.Add((5, $"{p.ImagesPerSecond.ToString("F0", inv)} img/s"));
+        fields.Add((4, $"ETA {Clock(p.Eta)}"));
         if (double.IsFinite(secondsPerEpoch))
         {
             // Remaining whole epochs at the measured pace, plus what is left of this one.
             double left = (epochs - p.Epoch - 1) * secondsPerEpoch + (p.Phase == "train" ? p.Eta.TotalSeconds : 0);
-            run = $"  run ETA {Clock(TimeSpan.FromSeconds(Math.Max(0, left)))}";
+            fields.Add((7, $"run ETA {Clock(TimeSpan.FromSeconds(Math.Max(0, left)))}"));
         }
+        int room = Math.Max(20, console!.Profile.Width - BarWidth - 10);
+        while (fields.Count > 1 && fields.Sum(f => f.Text.Length + 2) - 2 > room)
+            fields.Remove(fields.MaxBy(f => f.Priority));
         task.MaxValue = Math.Max(1, p.Batches);
         task.Value = p.Batch;
-        task.Description = Markup.Escape(
-            $"{p.Phase} {p.Epoch + 1}/{epochs}  {p.Batch}/{p.Batches}  loss {p.Loss.ToString("F4", inv)}  acc {(p.Accuracy * 100).ToString("F2", inv)}%{lr}  " +
-            $"{p.ImagesPerSecond.ToString("F0", inv)} img/s  ETA {Clock(p.Eta)}{run}");
+        task.Description = Markup.Escape(string.Join("  ", fields.Select(f => f.Text)));
     }
 
     /// <summary>An epoch ended (after validation): updates the pace used for the run's ETA.</summary>
