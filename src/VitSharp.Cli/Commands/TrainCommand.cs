@@ -42,6 +42,8 @@ internal static class TrainCommand
         var mixup = new Option<double>("--mixup") { Description = "Mixup alpha (0 = off)", DefaultValueFactory = _ => 0 };
         var cutmix = new Option<double>("--cutmix") { Description = "CutMix alpha (0 = off)", DefaultValueFactory = _ => 0 };
         var randAug = new Option<string?>("--randaugment") { Description = "N,M (e.g. 2,9)" };
+        var cropPad = new Option<int>("--crop-padding") { Description = "Fixed-size sets (fashion-mnist, cifar10): random crop after zero-padding N pixels per side (0 = off)", DefaultValueFactory = _ => 0 };
+        var erasing = new Option<double>("--random-erasing") { Description = "Probability of erasing a random box (torchvision RandomErasing; 0 = off)", DefaultValueFactory = _ => 0 };
         var dropPath = new Option<float>("--drop-path") { DefaultValueFactory = _ => 0f };
         var clip = new Option<double>("--clip-grad") { Description = "Max global gradient norm (0 = off)", DefaultValueFactory = _ => 0 };
         var accum = new Option<int>("--grad-accum") { DefaultValueFactory = _ => 1 };
@@ -55,7 +57,7 @@ internal static class TrainCommand
         var progress = new Option<string>("--progress") { Description = "auto (a live bar on a terminal, plain lines otherwise), bar or plain", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("train", "Train or fine-tune a ViT on a class-folder data set (or fashion-mnist / cifar10).");
         foreach (var o in new Option[] { data, classesOpt, model, weights, resetHead, numClasses, imgSize, patch, epochs, batchSize, lr, lrf, warmup, schedule, optimizer, momentum, nesterov,
-                     weightDecay, freeze, smoothing, mixup, cutmix, randAug, dropPath, clip, accum, ema, earlyStop, valRate, seed, workers, outDir, resume, progress })
+                     weightDecay, freeze, smoothing, mixup, cutmix, randAug, cropPad, erasing, dropPath, clip, accum, ema, earlyStop, valRate, seed, workers, outDir, resume, progress })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -103,6 +105,10 @@ internal static class TrainCommand
             var baseCfg = ModelZoo.GetConfig(name);
             var (h, w) = parse.GetValue(imgSize) is { } sz ? ParseSize(sz) : (baseCfg.ImgHeight, baseCfg.ImgWidth);
             (int N, int M)? ra = parse.GetValue(randAug) is { } r ? ParseRandAugment(r) : null;
+            int pad = parse.GetValue(cropPad);
+            if (pad < 0 || pad > Math.Min(h, w)) throw new VitException($"--crop-padding must be in [0, {Math.Min(h, w)}] (got {pad})");
+            double erase = parse.GetValue(erasing);
+            if (erase is < 0 or > 1) throw new VitException($"--random-erasing must be in [0, 1] (got {erase})");
             string output = parse.GetValue(outDir)!;
 
             bool live = parse.GetValue(progress) switch
@@ -129,17 +135,20 @@ internal static class TrainCommand
             int resize = 0;
             if (folder)
             {
+                if (pad > 0) throw new VitException("--crop-padding is for fixed-size sets (fashion-mnist, cifar10); class folders use a random resized crop");
                 trainT = Transforms.TrainPreset(h, mean, std, ra, width: w);
+                if (erase > 0) trainT = new Compose(trainT.ImageSteps, [.. trainT.TensorSteps, new RandomErasing(erase)]);
                 resize = Math.Max(h, w) * 256 / 224;
                 valT = Transforms.EvalPreset(h, resize, mean, std, width: w);
             }
             else
             {
-                // Small fixed-size sets (28×28, 32×32): flip (+ RandAugment) and resize to the model's input if needed.
+                // Small fixed-size sets (28×28, 32×32): flip (+ RandAugment), resize to the model's input if needed (+ padded random crop).
                 var tsteps = new List<IImageTransform> { new RandomHorizontalFlip() };
                 if (ra is { } x) tsteps.Add(new RandAugment(x.N, x.M));
                 tsteps.Add(new Resize(h, w));
-                trainT = new Compose(tsteps, [new Normalize(mean, std)]);
+                if (pad > 0) tsteps.Add(new RandomCrop(h, w, pad));
+                trainT = new Compose(tsteps, erase > 0 ? [new Normalize(mean, std), new RandomErasing(erase)] : [new Normalize(mean, std)]);
                 valT = new Compose([new Resize(h, w)], [new Normalize(mean, std)]);
                 // Recorded so eval/predict resize the shorter side to the model size (no crop margin) like training did.
                 resize = Math.Max(h, w);

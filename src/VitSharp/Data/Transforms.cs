@@ -256,6 +256,24 @@ public sealed class RandomResizedCrop(int height, int width, double scaleMin = 0
     }
 }
 
+/// <summary>
+/// torchvision's RandomCrop(size, padding): zero-pad every side by <paramref name="padding"/>, then crop
+/// height×width at a uniform position (top drawn first, then left). The usual small-image augmentation
+/// (CIFAR / Fashion-MNIST: 28×28 with padding 2–4): shifts the object by up to <paramref name="padding"/> pixels.
+/// </summary>
+public sealed class RandomCrop(int height, int width, int padding = 0) : IImageTransform
+{
+    public Image Apply(Image image, Rng rng)
+    {
+        int rangeY = image.Height + 2 * padding - height, rangeX = image.Width + 2 * padding - width;
+        if (rangeY < 0 || rangeX < 0)
+            throw new VitException($"random crop {height}x{width} (padding {padding}) is larger than the {image.Height}x{image.Width} image");
+        int top = rng.NextInt(rangeY + 1), left = rng.NextInt(rangeX + 1);
+        // Crop fills outside the source with zeros, which is the padding.
+        return ImageGeometry.Crop(image, left - padding, top - padding, width, height);
+    }
+}
+
 /// <summary>Mirror left↔right with probability <paramref name="p"/>.</summary>
 public sealed class RandomHorizontalFlip(double p = 0.5) : IImageTransform
 {
