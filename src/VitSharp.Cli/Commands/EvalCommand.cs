@@ -19,13 +19,15 @@ internal static class EvalCommand
         var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 32 };
         var workers = new Option<int>("--workers") { Description = "Decoding threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var progress = new Option<string>("--progress") { Description = "auto (a live bar on a terminal unless --json), bar or plain", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("eval", "Evaluate a model on a data set (class folders, fashion-mnist, cifar10): top-1/top-5, per-class accuracy, confusion matrix.");
-        foreach (var o in new Option[] { model, data, classesOpt, arch, labels, batch, workers, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, data, classesOpt, arch, labels, batch, workers, json, progress }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             int bs = parse.GetValue(batch), nw = parse.GetValue(workers);
             if (bs < 1) throw new VitException($"--batch-size must be ≥ 1 (got {bs})");
             if (nw < 1) throw new VitException($"--workers must be ≥ 1 (got {nw})");
+            bool liveWanted = TrainProgress.Resolve(parse.GetValue(progress)!);
             var loaded = ModelLoading.Load(parse.GetValue(model)!, parse.GetValue(arch));
             var names = parse.GetValue(labels) is { } lp ? ModelLoading.ReadClassIndices(lp) : loaded.Classes;
             if (names != null && names.Count != loaded.Config.NumClasses)
@@ -35,7 +37,8 @@ internal static class EvalCommand
             var dataset = DataSpec.ForEvaluation(parse.GetValue(data)!, parse.GetValue(classesOpt), loaded.Config.InChans, names, loaded.Config.NumClasses,
                 asJson ? Console.Error.WriteLine : Console.Out.WriteLine);
             var loader = new DataLoader(dataset, loaded.EvalTransform(), new DataLoaderOptions { BatchSize = bs, Shuffle = false, Workers = nw });
-            var m = Evaluator.Evaluate(new ModuleTrainModel(loaded.Model), new LoaderSource(loader), dataset.Classes.Count, 5);
+            var m = TrainProgress.Run(liveWanted && !asJson, 0, view =>
+                Evaluator.Evaluate(new ModuleTrainModel(loaded.Model), new LoaderSource(loader), dataset.Classes.Count, 5, onStep: view.Step));
             var classNames = dataset.Classes;
             if (asJson)
             {

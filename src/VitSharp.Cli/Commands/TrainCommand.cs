@@ -111,13 +111,7 @@ internal static class TrainCommand
             if (erase is < 0 or > 1) throw new VitException($"--random-erasing must be in [0, 1] (got {erase})");
             string output = parse.GetValue(outDir)!;
 
-            bool live = parse.GetValue(progress) switch
-            {
-                "auto" => TrainProgress.Interactive,
-                "bar" => true,
-                "plain" => false,
-                var s => throw new VitException($"--progress must be auto, bar or plain (got '{s}')"),
-            };
+            bool live = TrainProgress.Resolve(parse.GetValue(progress)!);
             var (train, val, classes, channels, folder) = DataSpec.ForTraining(parse.GetValue(data)!, parse.GetValue(classesOpt), parse.GetValue(valRate), opts.Seed,
                 baseCfg.InChans, Console.Out.WriteLine);
             int n = parse.GetValue(numClasses) ?? classes.Count;

@@ -24,11 +24,12 @@ internal sealed class TrainProgress
         this.epochs = epochs;
     }
 
-    /// <summary>Whether a live bar can be drawn: stdout is a terminal that is not "dumb".</summary>
+    /// <summary>Whether a live bar can be drawn: stdout is a terminal that is not "dumb", outside CI.</summary>
     internal static bool Interactive =>
         !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("TERM") is not "dumb" && Environment.GetEnvironmentVariable("CI") is null;
 
-    /// <summary>Runs <paramref name="body"/> with a renderer: live when <paramref name="live"/>, plain lines otherwise.</summary>
+    /// <summary>Runs <paramref name="body"/> with a renderer: live when <paramref name="live"/>, plain lines otherwise.
+    /// <paramref name="epochs"/> 0 means a single evaluation pass (no epoch counter).</summary>
     internal static T Run<T>(bool live, int epochs, Func<TrainProgress, T> body)
     {
         if (!live) return body(new TrainProgress(null, epochs));
@@ -53,6 +54,15 @@ internal sealed class TrainProgress
         return result;
     }
 
+    /// <summary>--progress auto|bar|plain → live or not.</summary>
+    internal static bool Resolve(string mode) => mode switch
+    {
+        "auto" => Interactive,
+        "bar" => true,
+        "plain" => false,
+        _ => throw new VitException($"--progress must be auto, bar or plain (got '{mode}')"),
+    };
+
     /// <summary>A line of the log (epoch summaries, messages): above the bar when live.</summary>
     internal void Line(string text)
     {
@@ -68,7 +78,7 @@ internal sealed class TrainProgress
         // (priority, text) in display order; the least important fields go first when the terminal is narrow.
         var fields = new List<(int Priority, string Text)>
         {
-            (0, $"{p.Phase} {p.Epoch + 1}/{epochs}"),
+            (0, epochs > 0 ? $"{p.Phase} {p.Epoch + 1}/{epochs}" : "evaluating"),
             (1, $"{p.Batch}/{p.Batches}"),
             (2, $"loss {p.Loss.ToString("F4", inv)}"),
             (3, $"acc {(p.Accuracy * 100).ToString("F2", inv)}%"),
