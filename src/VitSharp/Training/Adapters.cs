@@ -1,13 +1,31 @@
 using VitSharp.Checkpoints;
+using VitSharp.Models;
 using VitSharp.Nn;
 using VitSharp.Tensors;
 
 namespace VitSharp.Training;
 
 /// <summary>Lets the trainer drive any <see cref="Module"/> (a ViT from the zoo, a hybrid, a custom module).</summary>
-public sealed class ModuleTrainModel(Module module) : ITrainModel, IStochasticModel
+public sealed class ModuleTrainModel(Module module) : ITrainModel, IStochasticModel, IFusedTrainModel
 {
+    private VitTrainStep? plan;
+
     public Module Module { get; } = module;
+
+    /// <summary>Use the planned ViT training step when the model supports it (default on; off = autograd always).</summary>
+    public bool UsePlannedStep { get; set; } = true;
+
+    public bool TryForwardBackward(Tensor images, int[] labels, Tensor? softTargets, float labelSmoothing, out float loss, out Tensor logits)
+    {
+        loss = 0;
+        logits = null!;
+        if (!UsePlannedStep || Module is not VisionTransformer vit || !VitTrainStep.Supported(vit.Config) || !Module.Training) return false;
+        int b = images.Shape[0];
+        if (plan == null || plan.MaxBatch < b) plan = new VitTrainStep(vit, b);
+        loss = softTargets != null ? plan.ForwardBackward(images, softTargets) : plan.ForwardBackward(images, labels, labelSmoothing);
+        logits = plan.Logits;
+        return true;
+    }
 
     public Tensor Forward(Tensor images) => Module.Forward(images);
 
