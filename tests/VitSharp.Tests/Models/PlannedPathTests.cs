@@ -88,4 +88,92 @@ public class PlannedPathTests(ITestOutputHelper output)
         Assert.Throws<ShapeException>(() => plan.Run(Tensor.Zeros(x.Shape[0] + 1, x.Shape[1], x.Shape[2], x.Shape[3])));
         Assert.Throws<ShapeException>(() => plan.Run(Tensor.Zeros(1, x.Shape[1] + 1, x.Shape[2], x.Shape[3])));
     }
+
+    public static TheoryData<string> TrainVariants() => ["token", "gap", "gap_nofc", "in21k", "gray_nonsquare", "misc", "sincos", "no_cls_gap", "tanh_gelu_no_qkv_bias"];
+
+    private static VisionTransformer TrainModel(string name)
+    {
+        var cfg = name is "sincos" or "no_cls_gap" or "tanh_gelu_no_qkv_bias" ? VariantConfig(name) : Fixtures.Get(name).Config;
+        var model = new VisionTransformer(cfg.Validate(), new Rng(5));
+        SeededWeights.Fill(model);
+        model.Train();
+        return model;
+    }
+
+    [Theory]
+    [MemberData(nameof(TrainVariants))]
+    public void Planned_training_step_gives_the_autograd_gradients(string name)
+    {
+        var planned = TrainModel(name);
+        var general = TrainModel(name);
+        Assert.True(VitTrainStep.Supported(planned.Config));
+        var cfg = planned.Config;
+        int b = 3;
+        var x = Tensor.RandN(new Random(11), 1f, b, cfg.InChans, cfg.ImgHeight, cfg.ImgWidth);
+        var labels = Enumerable.Range(0, b).Select(i => (i * 5 + 1) % cfg.NumClasses).ToArray();
+        var ps = new VitTrainStep(planned, b + 1);
+        var gs = new VitTrainStep(general, b + 1, general: true);
+        Assert.True(ps.IsPlanned);
+        Assert.False(gs.IsPlanned);
+        for (int round = 0; round < (cfg.NumClasses > 1 ? 2 : 1); round++)
+        {
+            // Round 1 uses soft targets, as mixup/cutmix give them; round 0 hard labels with smoothing.
+            float lp, lg;
+            if (round == 0)
+            {
+                lp = ps.ForwardBackward(x, labels, 0.1f);
+                lg = gs.ForwardBackward(x, labels, 0.1f);
+            }
+            else
+            {
+                var soft = Tensor.Full(0.5f / (cfg.NumClasses - 1), b, cfg.NumClasses);
+                for (int i = 0; i < b; i++) soft.AsSpan()[i * cfg.NumClasses + labels[i]] = 0.5f;
+                lp = ps.ForwardBackward(x, soft);
+                lg = gs.ForwardBackward(x, soft);
+            }
+            Assert.Equal(lg, lp, 4);
+            Assert.True(Fixtures.MaxAbsDiff(ps.Logits, gs.Logits) <= 1e-4f);
+            foreach (var ((pn, pp), (_, gp)) in planned.NamedParameters().Zip(general.NamedParameters()))
+            {
+                Assert.NotNull(pp.Grad);
+                Assert.NotNull(gp.Grad);
+                float scale = Math.Max(1e-3f, gp.Grad!.ToArray().Max(Math.Abs));
+                float diff = Fixtures.MaxAbsDiff(pp.Grad!, gp.Grad);
+                Assert.True(diff <= 2e-4f * scale, $"{name} {pn}: max |Δ| {diff} (max |g| {scale})");
+            }
+        }
+    }
+
+    [Fact]
+    public void Frozen_backbone_trains_only_the_head()
+    {
+        var planned = TrainModel("in21k");
+        var general = TrainModel("in21k");
+        foreach (var m in new[] { planned, general })
+            foreach (var (n, p) in m.NamedParameters()) p.RequiresGrad = n.StartsWith("head", StringComparison.Ordinal) || n.StartsWith("pre_logits", StringComparison.Ordinal);
+        var cfg = planned.Config;
+        var x = Tensor.RandN(new Random(2), 1f, 2, cfg.InChans, cfg.ImgHeight, cfg.ImgWidth);
+        int[] labels = [1, 2];
+        new VitTrainStep(planned, 2).ForwardBackward(x, labels);
+        new VitTrainStep(general, 2, general: true).ForwardBackward(x, labels);
+        foreach (var ((n, pp), (_, gp)) in planned.NamedParameters().Zip(general.NamedParameters()))
+        {
+            if (!pp.RequiresGrad) { Assert.Null(pp.Grad); continue; }
+            Assert.True(Fixtures.MaxAbsDiff(pp.Grad!, gp.Grad!) <= 1e-5f, n);
+        }
+    }
+
+    [Fact]
+    public void Unsupported_configurations_fall_back_and_bad_input_is_refused()
+    {
+        Assert.False(VitTrainStep.Supported(Fixtures.Get("distilled").Config));
+        Assert.False(VitTrainStep.Supported(Fixtures.Get("token").Config with { DropPathRate = 0.1f }));
+        var model = TrainModel("token");
+        var step = new VitTrainStep(model, 2);
+        var cfg = model.Config;
+        var x = Tensor.Zeros(2, cfg.InChans, cfg.ImgHeight, cfg.ImgWidth);
+        Assert.Throws<VitException>(() => step.ForwardBackward(x, [0, cfg.NumClasses]));
+        Assert.Throws<ShapeException>(() => step.ForwardBackward(x, [0]));
+        Assert.Throws<ShapeException>(() => step.ForwardBackward(Tensor.Zeros(3, cfg.InChans, cfg.ImgHeight, cfg.ImgWidth), [0, 1, 2]));
+    }
 }
