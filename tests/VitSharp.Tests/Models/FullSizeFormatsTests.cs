@@ -154,8 +154,7 @@ public class FullSizeFormatsTests(SeededB16 b16, ITestOutputHelper output) : ICl
     public void Torchvision_pth_matches_pytorch()
     {
         var arrays = ForeignLayouts.TorchVision(b16.ByName);
-        var (model, report, _) = Run(".pth", fs => TorchFile.Write(fs, arrays), "b16_seeded",
-            inspect: p => AssertB16Info(p, "pytorch", "torchvision", "class_token"));
+        var (model, report, _) = Run(".pth", fs => TorchFile.Write(fs, arrays), "b16_seeded");
         Assert.Equal(CheckpointNaming.TorchVision, report.Naming);
         Assert.True(Unnamed(model.Config).SameArchitecture(Unnamed(ModelZoo.GetConfig("vit_base_patch16_224"))));
     }
