@@ -8,6 +8,12 @@ old in21k pre-logits layer, and torchvision's own VisionTransformer -- then writ
 its inputs and reference outputs, and cases.json (configs in VitConfig's JSON form plus the expected
 state-dict keys and shapes).
 
+Full-size ViT-B/16 cases ("seeded") hold only reference logits: their weights come from an integer-hash formula
+(formula_values) that the C# tests reproduce, and the tests write the ~350 MB checkpoints (timm/torchvision .pth,
+Google .npz, HF .safetensors) at test time. b16_seeded_hf is the same model with HF's LayerNorm eps (1e-12);
+b16_384_seeded_at224 is a 384 checkpoint (24x24 grid; its "state_dict" lists the file's keys and shapes) loaded at
+224 with timm's npz position-embedding resampling.
+
 Run:  /usr/bin/python3 scripts/make_model_fixtures.py   (Debian python3-torch 1.13, torchvision, numpy)
 """
 import json
@@ -579,6 +585,26 @@ def seeded_full_size_case(name, c):
                 grid=list(m.grid), seeded=True)
 
 
+def seeded_resampled_case(name, c_src, c):
+    """A checkpoint made at c_src's grid (formula weights) loaded into model c: timm's npz loader resamples the
+    position embedding (bilinear, half-pixel, no antialias) and the model runs at c's size."""
+    src = VisionTransformer(c_src)
+    sd = OrderedDict((k, formula_tensor(t, k, list(v.shape))) for t, (k, v) in enumerate(src.state_dict().items()))
+    m = VisionTransformer(c).eval()
+    pe = sd["pos_embed"]
+    (gh, gw), (nh, nw) = src.grid, m.grid
+    grid = pe[:, 1:].reshape(1, gh, gw, -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=(nh, nw), mode="bilinear", align_corners=False, antialias=False)
+    sd["pos_embed"] = torch.cat([pe[:, :1], grid.permute(0, 2, 3, 1).reshape(1, nh * nw, -1)], dim=1)
+    m.load_state_dict(sd)
+    x = torch.from_numpy((formula_values(100000, c["in_chans"] * c["img_height"] * c["img_width"]) * 4.0).astype(np.float32)
+                         .reshape(1, c["in_chans"], c["img_height"], c["img_width"]))
+    logits, _, _ = double_forward(m, x)
+    write_safetensors(os.path.join(OUT, f"{name}.io.safetensors"), OrderedDict(logits=logits))
+    return dict(name=name, config=json_config(c), files={}, io=f"{name}.io.safetensors", state_dict=state_keys(src),
+                grid=list(m.grid), source_grid=list(src.grid), seeded=True)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
@@ -592,6 +618,15 @@ def main():
     out.append(torchvision_case(3000))
     out.append(seeded_full_size_case("b16_seeded", dict(BASE, img_height=224, img_width=224, patch_size=16, embed_dim=768,
                                                          depth=12, num_heads=12, num_classes=1000)))
+    # The same weights with Hugging Face's LayerNorm eps (1e-12): the reference for HF-named files.
+    out.append(seeded_full_size_case("b16_seeded_hf", dict(BASE, img_height=224, img_width=224, patch_size=16, embed_dim=768,
+                                                            depth=12, num_heads=12, num_classes=1000, layer_norm_eps=1e-12)))
+    # ViT-B/16 made at 384 (24x24 grid, 577 tokens) loaded at 224: the formula weights of the 384 state dict.
+    out.append(seeded_resampled_case("b16_384_seeded_at224",
+                                     dict(BASE, img_height=384, img_width=384, patch_size=16, embed_dim=768, depth=12,
+                                          num_heads=12, num_classes=1000),
+                                     dict(BASE, img_height=224, img_width=224, patch_size=16, embed_dim=768, depth=12,
+                                          num_heads=12, num_classes=1000)))
     # R50+ViT-B/16 at full width and depth, run at 64x64 (4x4 grid) to keep the test fast.
     out.append(seeded_full_size_case("r50_b16_seeded", dict(BASE, img_height=64, img_width=64, patch_size=1, embed_dim=768,
                                                              depth=12, num_heads=12, num_classes=1000, hybrid_layers=[3, 4, 9],

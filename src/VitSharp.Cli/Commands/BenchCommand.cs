@@ -16,5 +16,6 @@ internal static class BenchCommand
     {
         yield return BenchGemmCommand.Build();
         yield return BenchDataCommand.Build();
+        yield return BenchModelCommand.Build();
     }
 }

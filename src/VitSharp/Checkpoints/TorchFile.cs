@@ -64,6 +64,10 @@ public static class TorchFile
         // Views may repeat storage data (tied weights, stride-0 expands); a crafted file could ask for terabytes
         // that way, so bound what the tensors may add up to relative to the file.
         long budget = 4 * fs.Length + (64L << 20), total = 0;
+        // How many tensors view each storage: a storage read for one dense whole-storage tensor (the usual case) is
+        // handed over without a copy, and every storage is released after its last view (peak ≈ one model).
+        var uses = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (_, value) in dict) uses[value.Storage.Key] = uses.GetValueOrDefault(value.Storage.Key) + 1;
         foreach (var (key, value) in dict)
         {
             var st = value.Storage;
@@ -81,20 +85,25 @@ public static class TorchFile
                 if (bigEndian) DTypes.SwapBytes(bytes, st.DType.ItemSize());
                 storages[st.Key] = bytes;
             }
-            result.Add(new(key, Materialize(value, bytes)));
+            bool last = --uses[st.Key] == 0;
+            if (last) storages.Remove(st.Key);
+            result.Add(new(key, Materialize(value, bytes, reuse: last)));
         }
         return result;
     }
 
     /// <summary>Copies a (offset, size, stride) view of a storage into a dense C-order array.</summary>
-    internal static RawArray Materialize(TensorRef t, byte[] storage)
+    /// <param name="reuse">The storage is not needed afterwards: a view of all of it is returned without copying.</param>
+    internal static RawArray Materialize(TensorRef t, byte[] storage, bool reuse = false)
     {
         int item = t.Storage.DType.ItemSize();
         long numel = RawArray.NumelOf(t.Size);
-        var dst = new byte[numel * item];
         var contiguous = VitSharp.Tensors.Tensor.ContiguousStrides(t.Size);
         bool dense = true;
         for (int k = 0; k < t.Size.Length; k++) dense &= t.Size[k] == 1 || t.Stride[k] == contiguous[k];
+        if (reuse && dense && t.Offset == 0 && numel * item == storage.LongLength)
+            return new RawArray(t.Storage.DType, (int[])t.Size.Clone(), storage);
+        var dst = new byte[numel * item];
         if (dense && numel > 0) Buffer.BlockCopy(storage, (int)(t.Offset * item), dst, 0, dst.Length);
         else if (numel > 0)
         {

@@ -295,3 +295,30 @@ public static class Activations
         else VecElementwise.BiasAct<GeluOp>(h, rows, cols, bias, act);
     }
 }
+
+/// <summary>GEMM epilogue: adds a residual matrix (row stride <c>ld</c>) to each finished C segment, so
+/// C = A·B + bias + residual leaves in one pass (the transformer's x + f(x)).</summary>
+public readonly unsafe struct ResidualEpilogue(float* residual, int ld) : IGemmEpilogue
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Apply(int row, int col0, Span<float> cSegment)
+    {
+        fixed (float* p = cSegment) VecElementwise.Add(p, residual + (long)row * ld + col0, cSegment.Length, Cpu.Level);
+    }
+}
+
+/// <summary>GEMM epilogue for the MLP backward: the finished dGELU-output segment becomes the gradient of the
+/// pre-activation, C ← C ⊙ GELU'(pre), with the saved pre-activations at row stride <c>ld</c>.</summary>
+public readonly unsafe struct GeluBackwardEpilogue(float* preActivation, int ld, bool tanhApproximation) : IGemmEpilogue
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Apply(int row, int col0, Span<float> cSegment)
+    {
+        float* pre = preActivation + (long)row * ld + col0;
+        fixed (float* p = cSegment)
+        {
+            if (tanhApproximation) VecElementwise.BinaryRange<GeluTanhGradOp>(pre, p, p, cSegment.Length, Cpu.Level);
+            else VecElementwise.BinaryRange<GeluGradOp>(pre, p, p, cSegment.Length, Cpu.Level);
+        }
+    }
+}

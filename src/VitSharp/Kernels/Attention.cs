@@ -95,6 +95,16 @@ public static unsafe class Attention
     public static void Backward(float* q, AttentionStrides qs, float* k, AttentionStrides ks, float* v, AttentionStrides vs,
         float* o, AttentionStrides os, float* lse, float* dout, AttentionStrides dos, float* dq, float* dk, float* dv,
         int batch, int heads, int nq, int nk, int dh, float scale, float dropoutP = 0, ulong dropoutSeed = 0)
+        => Backward(q, qs, k, ks, v, vs, o, os, lse, dout, dos, dq, AttentionStrides.Contiguous(heads, nq, dh),
+            dk, AttentionStrides.Contiguous(heads, nk, dh), dv, AttentionStrides.Contiguous(heads, nk, dh),
+            batch, heads, nq, nk, dh, scale, dropoutP, dropoutSeed);
+
+    /// <summary>Backward with strided dq, dk, dv (e.g. written straight into the column blocks of a fused dqkv
+    /// matrix); each is overwritten. Heads own disjoint slices, so any layout without overlap between heads works.</summary>
+    public static void Backward(float* q, AttentionStrides qs, float* k, AttentionStrides ks, float* v, AttentionStrides vs,
+        float* o, AttentionStrides os, float* lse, float* dout, AttentionStrides dos, float* dq, AttentionStrides dqs,
+        float* dk, AttentionStrides dks, float* dv, AttentionStrides dvs,
+        int batch, int heads, int nq, int nk, int dh, float scale, float dropoutP = 0, ulong dropoutSeed = 0)
     {
         int bh = batch * heads;
         var job = new BwdJob
@@ -113,6 +123,9 @@ public static unsafe class Attention
             Vs = vs,
             Os = os,
             DOs = dos,
+            DQs = dqs,
+            DKs = dks,
+            DVs = dvs,
             Heads = heads,
             Nq = nq,
             Nk = nk,
@@ -217,7 +230,7 @@ public static unsafe class Attention
     private struct BwdJob : IParallelJob
     {
         public float* Q, K, V, O, Lse, DO, DQ, DK, DV;
-        public AttentionStrides Qs, Ks, Vs, Os, DOs;
+        public AttentionStrides Qs, Ks, Vs, Os, DOs, DQs, DKs, DVs;
         public int Heads, Nq, Nk, Dh;
         public float Scale, DropP;
         public ulong Seed;
@@ -239,7 +252,8 @@ public static unsafe class Attention
             int b = head / Heads, h = head % Heads, dh = Dh;
             float* q = Q + b * Qs.Batch + h * Qs.Head, k = K + b * Ks.Batch + h * Ks.Head;
             float* v = V + b * Vs.Batch + h * Vs.Head, o = O + b * Os.Batch + h * Os.Head, dout = DO + b * DOs.Batch + h * DOs.Head;
-            float* dq = DQ + (long)head * Nq * dh, dk = DK + (long)head * Nk * dh, dv = DV + (long)head * Nk * dh;
+            float* dq = DQ + b * DQs.Batch + h * DQs.Head, dk = DK + b * DKs.Batch + h * DKs.Head, dv = DV + b * DVs.Batch + h * DVs.Head;
+            long ldq = DQs.Token, ldk2 = DKs.Token, ldv = DVs.Token;
             float* lse = Lse + (long)head * Nq;
             int ldk = RoundUp(Nk, 32);
             // scratch: Kᵀ, Vᵀ (dh × ldk each), Q tile, dO tile, dQ tile (QB × dh each), P and dS tiles (QB × BK), D (QB)
@@ -248,8 +262,11 @@ public static unsafe class Attention
             float* pt = dqt + QB * dh, dpt = pt + QB * BK, drow = dpt + QB * BK;
             PackTransposed(k, Ks.Token, Nk, dh, kt, ldk);
             PackTransposed(v, Vs.Token, Nk, dh, vt, ldk);
-            new Span<float>(dk, Nk * dh).Clear();
-            new Span<float>(dv, Nk * dh).Clear();
+            for (int j = 0; j < Nk; j++)
+            {
+                new Span<float>(dk + j * ldk2, dh).Clear();
+                new Span<float>(dv + j * ldv, dh).Clear();
+            }
             bool drop = DropP > 0;
             uint thr = DropThreshold(DropP);
             float keepScale = drop ? 1f / (1f - DropP) : 1f;
@@ -314,15 +331,15 @@ public static unsafe class Attention
                     for (int j0 = 0; j0 < kn; j0 += R)
                     {
                         int jr = Math.Min(R, kn - j0);
-                        Gemm8<TV>(jr, pt + j0, 1, BK, gt, dh, dv + (long)(kb + j0) * dh, dh, rowsPad, dh, acc: true);
-                        Gemm8<TV>(jr, dpt + j0, 1, BK, qt, dh, dk + (long)(kb + j0) * dh, dh, rowsPad, dh, acc: true);
+                        Gemm8<TV>(jr, pt + j0, 1, BK, gt, dh, dv + (kb + j0) * ldv, ldv, rowsPad, dh, acc: true);
+                        Gemm8<TV>(jr, dpt + j0, 1, BK, qt, dh, dk + (kb + j0) * ldk2, ldk2, rowsPad, dh, acc: true);
                     }
                     for (int sb = 0; sb < rowsPad; sb += R)
                         Gemm8<TV>(R, dpt + sb * BK, BK, 1, k + kb * Ks.Token, Ks.Token, dqt + sb * dh, dh, kn, dh, acc: kb > 0);
                 }
                 for (int r = 0; r < rows; r++)
                 {
-                    float* dst = dq + (long)(i0 + r) * dh, src = dqt + r * dh;
+                    float* dst = dq + (i0 + r) * ldq, src = dqt + r * dh;
                     for (int d = 0; d < dh; d++) dst[d] = src[d] * Scale;
                 }
             }

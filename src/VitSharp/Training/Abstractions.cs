@@ -21,6 +21,17 @@ public interface ITrainModel
     void Eval();
 }
 
+/// <summary>
+/// A model that can run forward, cross-entropy and backward as one planned step (no autograd graph, buffers
+/// reused every step). Gradients are written (not accumulated) into the parameters' Grad tensors.
+/// </summary>
+public interface IFusedTrainModel
+{
+    /// <summary>Returns false when this batch/model cannot take the planned step; the trainer then runs
+    /// Forward + loss + Backward. <paramref name="logits"/> is valid until the next call.</summary>
+    bool TryForwardBackward(Tensor images, int[] labels, Tensor? softTargets, float labelSmoothing, out float loss, out Tensor logits);
+}
+
 /// <summary>A model whose dropout / drop-path draws from a generator the trainer reseeds each epoch (exact resume).</summary>
 public interface IStochasticModel
 {

@@ -204,13 +204,24 @@ public sealed class Trainer
                     images = images.Contiguous();
                     soft = Tensor.FromArray(mix.Apply(images, batch.Labels, mixRng, out _), b, classNames.Count);
                 }
-                var logits = model.Forward(images);
-                var l = soft != null ? loss.Compute(logits, soft) : loss.Compute(logits, batch.Labels, options.LabelSmoothing);
-                double lv = l.Item();
-                if (!double.IsFinite(lv))
-                    throw new NonFiniteLossException($"loss is {lv.ToString(CultureInfo.InvariantCulture)} at epoch {epoch + 1}, batch {i + 1}; training stopped (try a lower --lr or --clip-grad)");
-                if (accum.Steps > 1) l = l * accum.LossScale(i, batches);
-                l.Backward();
+                Tensor logits;
+                double lv;
+                // The planned step writes gradients instead of adding them, so it serves the plain CE case without accumulation.
+                if (accum.Steps == 1 && loss is CrossEntropyLoss && model is IFusedTrainModel fused
+                    && fused.TryForwardBackward(images, batch.Labels, soft, options.LabelSmoothing, out float fusedLoss, out logits))
+                {
+                    lv = fusedLoss;
+                    CheckFinite(lv, epoch, i);
+                }
+                else
+                {
+                    logits = model.Forward(images);
+                    var l = soft != null ? loss.Compute(logits, soft) : loss.Compute(logits, batch.Labels, options.LabelSmoothing);
+                    lv = l.Item();
+                    CheckFinite(lv, epoch, i);
+                    if (accum.Steps > 1) l = l * accum.LossScale(i, batches);
+                    l.Backward();
+                }
                 correct += CountCorrect(logits, batch.Labels);
                 lossSum += lv * b;
                 seen += b;
@@ -238,6 +249,12 @@ public sealed class Trainer
         }
         if (i != batches) throw new VitException($"training data yielded {i} batches, announced {batches}");
         return (lossSum / Math.Max(seen, 1), (double)correct / Math.Max(seen, 1), lr, false);
+    }
+
+    private static void CheckFinite(double lv, int epoch, int batch)
+    {
+        if (!double.IsFinite(lv))
+            throw new NonFiniteLossException($"loss is {lv.ToString(CultureInfo.InvariantCulture)} at epoch {epoch + 1}, batch {batch + 1}; training stopped (try a lower --lr or --clip-grad)");
     }
 
     private ClassificationMetrics Evaluate(int epoch) =>

@@ -21,21 +21,28 @@ internal static class SeededWeights
         return u / 4294967296.0 - 0.5;
     }
 
+    /// <summary>Tensor number <paramref name="t"/> (its place in the state dict) of this name and shape, scaled as
+    /// formula_tensor does: tokens/positions raw, kernels by fan-in, norm weights around 1, biases small.</summary>
+    public static float[] Values(int t, string name, ReadOnlySpan<int> shape)
+    {
+        long total = 1;
+        foreach (var d in shape) total *= d;
+        int n = checked((int)total);
+        Func<double, double> map =
+            name is "cls_token" or "pos_embed" or "dist_token" ? r => r
+            : shape.Length >= 2 ? ScaleBy(2.0 * Math.Sqrt(3.0 / (n / shape[0])))
+            : name.EndsWith("weight", StringComparison.Ordinal) ? r => 1.0 + 0.4 * r
+            : r => 0.2 * r;
+        var v = new float[n];
+        for (int i = 0; i < n; i++) v[i] = (float)map(Value(t, i));
+        return v;
+    }
+
     public static void Fill(Module model)
     {
         int t = 0;
         foreach (var (name, p) in model.StateDict())
-        {
-            var s = p.AsSpan();
-            int n = s.Length;
-            Func<double, double> map =
-                name is "cls_token" or "pos_embed" or "dist_token" ? r => r
-                : p.Rank >= 2 ? ScaleBy(2.0 * Math.Sqrt(3.0 / (n / p.Shape[0])))
-                : name.EndsWith("weight", StringComparison.Ordinal) ? r => 1.0 + 0.4 * r
-                : r => 0.2 * r;
-            for (int i = 0; i < n; i++) s[i] = (float)map(Value(t, i));
-            t++;
-        }
+            Values(t++, name, p.Shape).CopyTo(p.AsSpan());
     }
 
     private static Func<double, double> ScaleBy(double k) => r => r * k;
