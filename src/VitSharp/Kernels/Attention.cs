@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace VitSharp.Kernels;
 
@@ -209,11 +211,13 @@ public static unsafe class Attention
             // short tile), O tile (lanes × dhp, rounded up to 12 rows), m, l, V copy when dh is not a lane multiple.
             bool padV = dh != dhp;
             long need = (long)dh * lanesMax + ((long)nk + 1) * lanesMax + MR + (long)RoundUp(lanesMax, MR) * dhp + 2 * lanesMax
-                + (padV ? (long)nk * dhp : 0) + 64;
+                + (padV ? (long)nk * dhp : 0) + dh + 64;
             float* qt = Scratch(need);
             float* st = qt + RoundUp(dh * lanesMax, 16);
             float* ot = st + RoundUp((nk + 1) * lanesMax + MR, 16);
             float* mv = ot + RoundUp(lanesMax, MR) * dhp, lv = mv + lanesMax, vp = lv + lanesMax;
+            float* zeros = vp + (padV ? (long)nk * dhp : 0);
+            new Span<float>(zeros, dh).Clear();
             long ldv = Vs.Token;
             if (padV)
             {
@@ -228,7 +232,7 @@ public static unsafe class Attention
             {
                 var (i0, rows, lanes) = QueryTile(t, Nq, w);
                 int nv = lanes / w;
-                PackTransposed(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt);
+                PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
                 // Sᵀ = K·(Qᵀ·scale): keys broadcast from their rows, queries along the lanes.
                 RowsTimes<TV>(k, Ks.Token, nk, qt, lanes, dh, nv, st, lanes, acc: false);
                 // Column-wise softmax numerator: P = exp(S − max), l = Σ P (before dropout, as in the reference).
@@ -244,12 +248,12 @@ public static unsafe class Attention
                 for (int j = 0; j < nk; j++)
                 {
                     float* s = st + j * lanes;
-                    var e0 = VMath.Exp(TV.Sub(TV.Load(ref s[0]), m0));
+                    var e0 = ExpSoftmax(TV.Sub(TV.Load(ref s[0]), m0));
                     TV.Store(e0, ref s[0]);
                     l0 = TV.Add(l0, e0);
                     if (nv > 1)
                     {
-                        var e1 = VMath.Exp(TV.Sub(TV.Load(ref s[w]), m1));
+                        var e1 = ExpSoftmax(TV.Sub(TV.Load(ref s[w]), m1));
                         TV.Store(e1, ref s[w]);
                         l1 = TV.Add(l1, e1);
                     }
@@ -316,9 +320,11 @@ public static unsafe class Attention
             // lanes; K copy when dh is not a lane multiple.
             long tile = RoundUp(dh * lanesMax, 16), rowsT = (long)RoundUp(lanesMax, MR) * dhp, st = RoundUp((nk + 1) * lanesMax + MR, 16);
             long acc = (long)nk * dhp;
-            float* qt = Scratch(2 * tile + 3 * rowsT + 2 * st + 2 * acc + 2 * lanesMax + (padK ? acc : 0) + 64);
+            float* qt = Scratch(2 * tile + 3 * rowsT + 2 * st + 2 * acc + 2 * lanesMax + (padK ? acc : 0) + dh + 64);
             float* gt = qt + tile, qr = gt + tile, gr = qr + rowsT, dqt = gr + rowsT;
             float* pt = dqt + rowsT, dpt = pt + st, dka = dpt + st, dva = dka + acc, lv = dva + acc, dvec = lv + lanesMax, kp = dvec + lanesMax;
+            float* zeros = kp + (padK ? acc : 0);
+            new Span<float>(zeros, dh).Clear();
             long ldk = Ks.Token;
             if (padK)
             {
@@ -336,8 +342,8 @@ public static unsafe class Attention
             {
                 var (i0, rows, lanes) = QueryTile(t, nq, w);
                 int nv = lanes / w;
-                PackTransposed(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt);
-                PackTransposed(dout + i0 * DOs.Token, DOs.Token, rows, lanes, dh, 1f, gt);
+                PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
+                PackTransposed<TV>(dout + i0 * DOs.Token, DOs.Token, rows, lanes, dh, 1f, gt, zeros);
                 for (int i = 0; i < lanes; i++)
                 {
                     float* qrow = qr + i * dhp, grow = gr + i * dhp;
@@ -369,7 +375,7 @@ public static unsafe class Attention
                         for (int j = 0; j < nk; j++)
                         {
                             float* p = pt + j * lanes + x * w, dp = dpt + j * lanes + x * w;
-                            var pj = VMath.Exp(TV.Sub(TV.Load(ref p[0]), vl));
+                            var pj = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), vl));
                             TV.Store(pj, ref p[0]);
                             TV.Store(TV.Mul(pj, TV.Sub(TV.Load(ref dp[0]), vd)), ref dp[0]);
                         }
@@ -405,17 +411,95 @@ public static unsafe class Attention
         }
     }
 
-    /// <summary>dst[d·lanes + i] = src[i·stride + d]·scale for i &lt; rows, zero for rows ≤ i &lt; lanes.</summary>
-    private static void PackTransposed(float* src, long stride, int rows, int lanes, int dh, float scale, float* dst)
+    /// <summary>dst[d·lanes + i] = src[i·stride + d]·scale for i &lt; rows, zero for rows ≤ i &lt; lanes.
+    /// <paramref name="zeros"/>: dh readable zeros standing in for the rows past the valid ones.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackTransposed<TV>(float* src, long stride, int rows, int lanes, int dh, float scale, float* dst, float* zeros)
+        where TV : struct, IVec<TV>
     {
-        for (int i = 0; i < rows; i++)
+        if (typeof(TV) == typeof(V1) || !Avx.IsSupported)
         {
-            float* s = src + i * stride;
-            float* d = dst + i;
-            for (int x = 0; x < dh; x++) d[x * lanes] = s[x] * scale;
+            for (int i = 0; i < lanes; i++)
+            {
+                float* s = i < rows ? src + i * stride : zeros;
+                for (int x = 0; x < dh; x++) dst[x * lanes + i] = s[x] * scale;
+            }
+            return;
         }
-        for (int i = rows; i < lanes; i++)
-            for (int x = 0; x < dh; x++) dst[x * lanes + i] = 0;
+        // 8×8 register transposes: 8 loads, 24 shuffles, 8 stores per 64 floats instead of 64 scalar moves.
+        int x8 = dh / 8 * 8;
+        var sv = Vector256.Create(scale);
+        for (int g = 0; g < lanes; g += 8)
+        {
+            float* p0 = Row(src, stride, g, rows, zeros), p1 = Row(src, stride, g + 1, rows, zeros);
+            float* p2 = Row(src, stride, g + 2, rows, zeros), p3 = Row(src, stride, g + 3, rows, zeros);
+            float* p4 = Row(src, stride, g + 4, rows, zeros), p5 = Row(src, stride, g + 5, rows, zeros);
+            float* p6 = Row(src, stride, g + 6, rows, zeros), p7 = Row(src, stride, g + 7, rows, zeros);
+            for (int x = 0; x < x8; x += 8)
+            {
+                var t0 = Avx.UnpackLow(Avx.LoadVector256(p0 + x), Avx.LoadVector256(p1 + x));
+                var t1 = Avx.UnpackHigh(Avx.LoadVector256(p0 + x), Avx.LoadVector256(p1 + x));
+                var t2 = Avx.UnpackLow(Avx.LoadVector256(p2 + x), Avx.LoadVector256(p3 + x));
+                var t3 = Avx.UnpackHigh(Avx.LoadVector256(p2 + x), Avx.LoadVector256(p3 + x));
+                var t4 = Avx.UnpackLow(Avx.LoadVector256(p4 + x), Avx.LoadVector256(p5 + x));
+                var t5 = Avx.UnpackHigh(Avx.LoadVector256(p4 + x), Avx.LoadVector256(p5 + x));
+                var t6 = Avx.UnpackLow(Avx.LoadVector256(p6 + x), Avx.LoadVector256(p7 + x));
+                var t7 = Avx.UnpackHigh(Avx.LoadVector256(p6 + x), Avx.LoadVector256(p7 + x));
+                var u0 = Avx.Shuffle(t0, t2, 0x44);
+                var u1 = Avx.Shuffle(t0, t2, 0xEE);
+                var u2 = Avx.Shuffle(t1, t3, 0x44);
+                var u3 = Avx.Shuffle(t1, t3, 0xEE);
+                var u4 = Avx.Shuffle(t4, t6, 0x44);
+                var u5 = Avx.Shuffle(t4, t6, 0xEE);
+                var u6 = Avx.Shuffle(t5, t7, 0x44);
+                var u7 = Avx.Shuffle(t5, t7, 0xEE);
+                float* d = dst + x * lanes + g;
+                Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20) * sv);
+                Avx.Store(d + lanes, Avx.Permute2x128(u1, u5, 0x20) * sv);
+                Avx.Store(d + 2 * lanes, Avx.Permute2x128(u2, u6, 0x20) * sv);
+                Avx.Store(d + 3 * lanes, Avx.Permute2x128(u3, u7, 0x20) * sv);
+                Avx.Store(d + 4 * lanes, Avx.Permute2x128(u0, u4, 0x31) * sv);
+                Avx.Store(d + 5 * lanes, Avx.Permute2x128(u1, u5, 0x31) * sv);
+                Avx.Store(d + 6 * lanes, Avx.Permute2x128(u2, u6, 0x31) * sv);
+                Avx.Store(d + 7 * lanes, Avx.Permute2x128(u3, u7, 0x31) * sv);
+            }
+            for (int x = x8; x < dh; x++)
+            {
+                float* d = dst + x * lanes + g;
+                d[0] = p0[x] * scale; d[1] = p1[x] * scale; d[2] = p2[x] * scale; d[3] = p3[x] * scale;
+                d[4] = p4[x] * scale; d[5] = p5[x] * scale; d[6] = p6[x] * scale; d[7] = p7[x] * scale;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* Row(float* src, long stride, int i, int rows, float* zeros) => i < rows ? src + i * stride : zeros;
+
+    /// <summary>
+    /// e^x for the softmax arguments (x ≤ ~0, never NaN): as <see cref="VMath.Exp{TV}"/> but with AVX-512's
+    /// scalef doing the 2^n scaling in one instruction; x below −87 gives e^−87 (≈1.6e−38, still a normal float,
+    /// negligible against the row maximum's 1).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpSoftmax<TV>(TV x) where TV : struct, IVec<TV>
+    {
+        if (typeof(TV) == typeof(V512) && Avx512F.IsSupported)
+        {
+            var v = Vector512.Max(Unsafe.As<TV, V512>(ref x).V, Vector512.Create(-87f));
+            var n = Vector512.Round(v * Vector512.Create(1.44269504088896341f));
+            var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), v);
+            r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+            var p = Vector512.Create(1.382942432e-03f);
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.374774508e-03f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.166835816e-02f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.666642080e-01f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.999999149e-01f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.000000036e+00f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.000000001e+00f));
+            var e = new V512(Avx512F.Scale(p, n));
+            return Unsafe.As<V512, TV>(ref e);
+        }
+        return VMath.Exp(x);
     }
 
     /// <summary>Rows of a strided operand into a dense copy with row stride ld, columns dh..ld zero.</summary>
