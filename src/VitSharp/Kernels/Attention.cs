@@ -315,7 +315,7 @@ public static unsafe class Attention
             int w = TV.Count, lanesMax = 2 * w, dhp = RoundUp(dh, w);
             bool padK = dh != dhp;
             long bhIndex = (long)b * Heads + h;
-            // scratch: Qᵀ·scale and dOᵀ tiles (dh × lanes); Q·scale and dO tiles as rows (lanes × dhp); Sᵀ→P and
+            // scratch: Qᵀ·scale and dOᵀ tiles (dh × lanes); Q and dO tiles as padded rows (lanes × dhp); Sᵀ→P and
             // dPᵀ→dSᵀ (nk × lanes, + slack); dQ tile (lanes × dhp); dK and dV accumulators (nk × dhp); lse and D
             // lanes; K copy when dh is not a lane multiple.
             long tile = RoundUp(dh * lanesMax, 16), rowsT = (long)RoundUp(lanesMax, MR) * dhp, st = RoundUp((nk + 1) * lanesMax + MR, 16);
@@ -333,7 +333,7 @@ public static unsafe class Attention
             }
             else kp = k;
             new Span<float>(dka, (int)(2 * acc)).Clear();
-            new Span<float>(qr, (int)(2 * rowsT)).Clear();
+            if (padK) new Span<float>(qr, (int)(2 * rowsT)).Clear();
             bool drop = DropP > 0;
             uint thr = DropThreshold(DropP);
             float keepScale = drop ? 1f / (1f - DropP) : 1f;
@@ -344,25 +344,27 @@ public static unsafe class Attention
                 int nv = lanes / w;
                 PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
                 PackTransposed<TV>(dout + i0 * DOs.Token, DOs.Token, rows, lanes, dh, 1f, gt, zeros);
+                // B operands of dK and dV: the tile's Q and dO rows, read in place unless dh needs padding to
+                // whole registers (then copied with zero columns). Q is unscaled here; dK is scaled at the end.
+                float* qb = q + i0 * Qs.Token, gb = dout + i0 * DOs.Token;
+                long ldqb = Qs.Token, ldgb = DOs.Token;
+                if (padK)
+                {
+                    for (int i = 0; i < rows; i++)
+                    {
+                        ScaleRow<TV>(qb + i * Qs.Token, qr + i * dhp, dh, 1f);
+                        ScaleRow<TV>(gb + i * DOs.Token, gr + i * dhp, dh, 1f);
+                    }
+                    qb = qr;
+                    gb = gr;
+                    ldqb = ldgb = dhp;
+                }
                 for (int i = 0; i < lanes; i++)
                 {
-                    float* qrow = qr + i * dhp, grow = gr + i * dhp;
-                    if (i < rows)
-                    {
-                        ScaleRow<TV>(q + (long)(i0 + i) * Qs.Token, qrow, dh, Scale);
-                        ScaleRow<TV>(dout + (long)(i0 + i) * DOs.Token, grow, dh, 1f);
-                        // D_i = Σ dO_i·O_i (equals Σ_j P_ij dP_ij, dropout included)
-                        dvec[i] = Dot<TV>(grow, o + (long)(i0 + i) * Os.Token, dh);
-                        lv[i] = lse[i0 + i];
-                    }
-                    else
-                    {
-                        // Zero rows of Q and dO make every padded lane contribute nothing.
-                        new Span<float>(qrow, dhp).Clear();
-                        new Span<float>(grow, dhp).Clear();
-                        dvec[i] = 0;
-                        lv[i] = 0;
-                    }
+                    // D_i = Σ dO_i·O_i (equals Σ_j P_ij dP_ij, dropout included); padded lanes get P = 1, dP = 0,
+                    // D = 0, so dS = 0 there, and they are left out of the dK, dV products.
+                    dvec[i] = i < rows ? Dot<TV>(dout + (long)(i0 + i) * DOs.Token, o + (long)(i0 + i) * Os.Token, dh) : 0;
+                    lv[i] = i < rows ? lse[i0 + i] : 0;
                 }
                 RowsTimes<TV>(k, Ks.Token, nk, qt, lanes, dh, nv, pt, lanes, acc: false);     // Sᵀ
                 RowsTimes<TV>(v, Vs.Token, nk, gt, lanes, dh, nv, dpt, lanes, acc: false);    // dPᵀ = V·dOᵀ
@@ -396,16 +398,16 @@ public static unsafe class Attention
                         }
                     }
                 }
-                // dV += P̃ᵀ·dO ; dK += dSᵀ·(Q·scale): keys as rows, this tile's queries as the inner dimension.
-                RowsTimes<TV>(pt, lanes, nk, gr, dhp, lanes, dhp / w, dva, dhp, acc: true);
-                RowsTimes<TV>(dpt, lanes, nk, qr, dhp, lanes, dhp / w, dka, dhp, acc: true);
+                // dV += P̃ᵀ·dO ; dK += dSᵀ·Q: keys as rows, this tile's valid queries as the inner dimension.
+                RowsTimes<TV>(pt, lanes, nk, gb, ldgb, rows, dhp / w, dva, dhp, acc: true);
+                RowsTimes<TV>(dpt, lanes, nk, qb, ldqb, rows, dhp / w, dka, dhp, acc: true);
                 // dQ tile = dS·K: dSᵀ read as a packed A panel.
                 PackedTimes<TV>(dpt, lanes, lanes, kp, ldk, nk, dhp, dqt, dhp);
                 for (int i = 0; i < rows; i++) ScaleRow<TV>(dqt + i * dhp, dq + (long)(i0 + i) * DQs.Token, dh, Scale);
             }
             for (int j = 0; j < nk; j++)
             {
-                ScaleRow<TV>(dka + (long)j * dhp, dk + j * DKs.Token, dh, 1f);
+                ScaleRow<TV>(dka + (long)j * dhp, dk + j * DKs.Token, dh, Scale);
                 ScaleRow<TV>(dva + (long)j * dhp, dv + j * DVs.Token, dh, 1f);
             }
         }
