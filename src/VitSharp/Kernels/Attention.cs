@@ -258,12 +258,22 @@ public static unsafe class Attention
                         l1 = TV.Add(l1, e1);
                     }
                 }
-                TV.Store(m0, ref mv[0]);
-                TV.Store(l0, ref lv[0]);
+                // mv: the log-sum-exp m + log l (vectorised where available), lv: 1 / l.
+                bool vecLog = typeof(TV) == typeof(V512) && Avx512F.IsSupported;
+                TV.Store(vecLog ? TV.Add(m0, LogAtLeastOne(l0)) : m0, ref mv[0]);
+                TV.Store(vecLog ? TV.Div(TV.Splat(1f), l0) : l0, ref lv[0]);
                 if (nv > 1)
                 {
-                    TV.Store(m1, ref mv[w]);
-                    TV.Store(l1, ref lv[w]);
+                    TV.Store(vecLog ? TV.Add(m1, LogAtLeastOne(l1)) : m1, ref mv[w]);
+                    TV.Store(vecLog ? TV.Div(TV.Splat(1f), l1) : l1, ref lv[w]);
+                }
+                if (!vecLog)
+                {
+                    for (int i = 0; i < rows; i++)
+                    {
+                        mv[i] += MathF.Log(lv[i]);
+                        lv[i] = 1f / lv[i];
+                    }
                 }
                 if (drop)
                 {
@@ -275,12 +285,8 @@ public static unsafe class Attention
                 }
                 // O tile = P·V: P (queries × keys) is Sᵀ read as a packed A panel.
                 PackedTimes<TV>(st, lanes, lanes, v, ldv, nk, dhp, ot, dhp);
-                for (int i = 0; i < rows; i++)
-                {
-                    float inv = 1f / lv[i];
-                    ScaleRow<TV>(ot + i * dhp, o + (long)(i0 + i) * Os.Token, dh, inv);
-                    if (Lse != null) Lse[bhIndex * Nq + i0 + i] = mv[i] + MathF.Log(lv[i]);
-                }
+                for (int i = 0; i < rows; i++) ScaleRow<TV>(ot + i * dhp, o + (long)(i0 + i) * Os.Token, dh, lv[i]);
+                if (Lse != null) new Span<float>(mv, rows).CopyTo(new Span<float>(Lse + bhIndex * Nq + i0, rows));
             }
         }
     }
@@ -502,6 +508,29 @@ public static unsafe class Attention
             return Unsafe.As<V512, TV>(ref e);
         }
         return VMath.Exp(x);
+    }
+
+    /// <summary>
+    /// ln x for x ≥ 1 (softmax sums; V512 only): x = 2^e·m with m from getmant folded into [√½, √2), then
+    /// ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its series to s⁹ (truncation below 4e−10).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV LogAtLeastOne<TV>(TV x) where TV : struct, IVec<TV>
+    {
+        var v = Unsafe.As<TV, V512>(ref x).V;
+        var e = Avx512F.GetExponent(v);
+        var m = Avx512F.GetMantissa(v, 0); // [1, 2)
+        var big = Vector512.GreaterThan(m, Vector512.Create(1.41421356f));
+        m = Vector512.ConditionalSelect(big, m * 0.5f, m);
+        e = Vector512.ConditionalSelect(big, e + Vector512<float>.One, e);
+        var sv = (m - Vector512<float>.One) / (m + Vector512<float>.One);
+        var s2 = sv * sv;
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(2f / 9), s2, Vector512.Create(2f / 7));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(2f / 5));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(2f / 3));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(2f));
+        var r = new V512(Vector512.FusedMultiplyAdd(e, Vector512.Create(0.693147181f), p * sv));
+        return Unsafe.As<V512, TV>(ref r);
     }
 
     /// <summary>Rows of a strided operand into a dense copy with row stride ld, columns dh..ld zero.</summary>
