@@ -21,12 +21,23 @@ namespace VitSharp.Models;
 /// </summary>
 public sealed unsafe class VitTrainStep
 {
-    private static readonly int IdFwd = Profiler.Register("train forward (all)");
-    private static readonly int IdBwdGemm = Profiler.Register("train backward gemms");
-    private static readonly int IdBwdAttn = Profiler.Register("train attention backward");
-    private static readonly int IdBwdLn = Profiler.Register("train layer_norm backward");
-    private static readonly int IdBias = Profiler.Register("train bias grads");
-    private static readonly int IdLoss = Profiler.Register("train loss+head");
+    private static readonly int IdPatch = Profiler.Register("patch_embed (im2col+gemm)");
+    private static readonly int IdLn = Profiler.Register("layer_norm");
+    private static readonly int IdQkv = Profiler.Register("gemm qkv");
+    private static readonly int IdAttn = Profiler.Register("attention (fused)");
+    private static readonly int IdProj = Profiler.Register("gemm proj +residual");
+    private static readonly int IdFc1 = Profiler.Register("gemm fc1 +gelu");
+    private static readonly int IdFc2 = Profiler.Register("gemm fc2 +residual");
+    private static readonly int IdHeadFwd = Profiler.Register("pool+norm+head");
+    private static readonly int IdBwdFc2 = Profiler.Register("bwd gemm fc2 (dW, dX +gelu')");
+    private static readonly int IdBwdFc1 = Profiler.Register("bwd gemm fc1 (dW, dX)");
+    private static readonly int IdBwdProj = Profiler.Register("bwd gemm proj (dW, dX)");
+    private static readonly int IdBwdQkv = Profiler.Register("bwd gemm qkv (dW, dX)");
+    private static readonly int IdBwdAttn = Profiler.Register("bwd attention (fused)");
+    private static readonly int IdBwdLn = Profiler.Register("bwd layer_norm +residual");
+    private static readonly int IdBias = Profiler.Register("bwd bias sums");
+    private static readonly int IdBwdEmb = Profiler.Register("bwd patch_embed/pos/cls");
+    private static readonly int IdLoss = Profiler.Register("loss + head backward");
 
     private readonly VisionTransformer model;
     private readonly VitConfig cfg;
@@ -164,7 +175,7 @@ public sealed unsafe class VitTrainStep
 
         if (!images.IsContiguous) images = images.Contiguous();
         Logits = logitsViews[b] ??= logitsTensor.Narrow(0, 0, b);
-        using (Profiler.Time(IdFwd)) Forward(images.Storage.Data.AsSpan(images.Offset, images.Numel), b);
+        Forward(images.Storage.Data.AsSpan(images.Offset, images.Numel), b);
         float loss;
         using (Profiler.Time(IdLoss))
         {
@@ -201,6 +212,7 @@ public sealed unsafe class VitTrainStep
     {
         int rows = b * n;
         var m = model;
+        var patchTimer = Profiler.Time(IdPatch);
         var g = new ConvGeometry(cfg.InChans, cfg.ImgHeight, cfg.ImgWidth, cfg.PatchSize, cfg.PatchSize, cfg.PatchSize, 0, 0, cfg.Grid.Rows, cfg.Grid.Cols);
         Conv2dKernels.Patches(img, b, g, cols.AsSpan(0, b * np * patchLen), scatter: false);
         var proj = m.PatchEmbed.Proj;
@@ -214,23 +226,39 @@ public sealed unsafe class VitTrainStep
             emb.AsSpan(s * np * d, np * d).CopyTo(dst.Slice(prefix * d));
             if (!pos.IsEmpty) System.Numerics.Tensors.TensorPrimitives.Add(dst, pos, dst);
         }
+        patchTimer.Dispose();
 
         for (int l = 0; l < depth; l++)
         {
             var blk = (Block)m.Blocks.Items[l];
-            LayerNorm.Forward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), V(blk.Norm1.Bias), xn1[l], mean1[l], rstd1[l], rows, d, blk.Norm1.Eps);
-            Gemm.Sgemm(false, true, rows, 3 * d, d, 1f, xn1[l], d, W(blk.Attn.Qkv.Weight), d, 0f, qkv[l], 3 * d, V(blk.Attn.Qkv.Bias), default(NoEpilogue));
-            fixed (float* pq = qkv[l], po = att[l], pl = lse[l])
-                Attention.Forward(pq, QkvStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, MergedStrides, pl, b, heads, n, n, dh, blk.Attn.Scale);
-            fixed (float* res = xs[l])
-                Gemm.Sgemm(false, true, rows, d, d, 1f, att[l], d, W(blk.Attn.Proj.Weight), d, 0f, xmid[l], d, V(blk.Attn.Proj.Bias), new ResidualEpilogue(res, d));
-            LayerNorm.Forward(xmid[l].AsSpan(0, rows * d), V(blk.Norm2.Weight), V(blk.Norm2.Bias), xn2[l], mean2[l], rstd2[l], rows, d, blk.Norm2.Eps);
-            fixed (float* ph = hact[l])
-                Gemm.Sgemm(false, true, rows, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluToEpilogue(ph, hidden, blk.Mlp.TanhGelu));
-            fixed (float* res = xmid[l])
-                Gemm.Sgemm(false, true, rows, d, hidden, 1f, hact[l], hidden, W(blk.Mlp.Fc2.Weight), hidden, 0f, xs[l + 1], d, V(blk.Mlp.Fc2.Bias), new ResidualEpilogue(res, d));
+            using (Profiler.Time(IdLn))
+                LayerNorm.Forward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), V(blk.Norm1.Bias), xn1[l], mean1[l], rstd1[l], rows, d, blk.Norm1.Eps);
+            using (Profiler.Time(IdQkv))
+                Gemm.Sgemm(false, true, rows, 3 * d, d, 1f, xn1[l], d, W(blk.Attn.Qkv.Weight), d, 0f, qkv[l], 3 * d, V(blk.Attn.Qkv.Bias), default(NoEpilogue));
+            using (Profiler.Time(IdAttn))
+            {
+                fixed (float* pq = qkv[l], po = att[l], pl = lse[l])
+                    Attention.Forward(pq, QkvStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, MergedStrides, pl, b, heads, n, n, dh, blk.Attn.Scale);
+            }
+            using (Profiler.Time(IdProj))
+            {
+                fixed (float* res = xs[l])
+                    Gemm.Sgemm(false, true, rows, d, d, 1f, att[l], d, W(blk.Attn.Proj.Weight), d, 0f, xmid[l], d, V(blk.Attn.Proj.Bias), new ResidualEpilogue(res, d));
+            }
+            using (Profiler.Time(IdLn))
+                LayerNorm.Forward(xmid[l].AsSpan(0, rows * d), V(blk.Norm2.Weight), V(blk.Norm2.Bias), xn2[l], mean2[l], rstd2[l], rows, d, blk.Norm2.Eps);
+            using (Profiler.Time(IdFc1))
+            {
+                fixed (float* ph = hact[l])
+                    Gemm.Sgemm(false, true, rows, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluToEpilogue(ph, hidden, blk.Mlp.TanhGelu));
+            }
+            using (Profiler.Time(IdFc2))
+            {
+                fixed (float* res = xmid[l])
+                    Gemm.Sgemm(false, true, rows, d, hidden, 1f, hact[l], hidden, W(blk.Mlp.Fc2.Weight), hidden, 0f, xs[l + 1], d, V(blk.Mlp.Fc2.Bias), new ResidualEpilogue(res, d));
+            }
         }
-        HeadForward(b);
+        using (Profiler.Time(IdHeadFwd)) HeadForward(b);
     }
 
     private AttentionStrides QkvStrides => new((long)n * 3 * d, dh, 3 * d);
@@ -381,11 +409,14 @@ public sealed unsafe class VitTrainStep
             var fc1 = blk.Mlp.Fc1;
             var fc2 = blk.Mlp.Fc2;
             // MLP: dx is dL/d(block output) = dL/d(fc2 output) (the residual passes it through unchanged).
-            using (Profiler.Time(IdBwdGemm))
+            using (Profiler.Time(IdBwdFc2))
             {
                 if (Trainable(fc2.Weight)) Gemm.Sgemm(true, false, d, hidden, rows, 1f, dxs, d, hact[l], hidden, 0f, G(fc2.Weight), hidden);
                 fixed (float* pre = hpre[l])
                     Gemm.Sgemm(false, false, rows, hidden, d, 1f, dxs, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new GeluBackwardEpilogue(pre, hidden, blk.Mlp.TanhGelu));
+            }
+            using (Profiler.Time(IdBwdFc1))
+            {
                 if (Trainable(fc1.Weight)) Gemm.Sgemm(true, false, hidden, d, rows, 1f, dh1, hidden, xn2[l], d, 0f, G(fc1.Weight), d);
                 Gemm.Sgemm(false, false, rows, d, hidden, 1f, dh1, hidden, W(fc1.Weight), d, 0f, dxn, d);
             }
@@ -403,7 +434,7 @@ public sealed unsafe class VitTrainStep
             // Attention: dx is now dL/d(xmid).
             var qkvL = blk.Attn.Qkv;
             var projL = blk.Attn.Proj;
-            using (Profiler.Time(IdBwdGemm))
+            using (Profiler.Time(IdBwdProj))
             {
                 if (Trainable(projL.Weight)) Gemm.Sgemm(true, false, d, d, rows, 1f, dxs, d, att[l], d, 0f, G(projL.Weight), d);
                 Gemm.Sgemm(false, false, rows, d, d, 1f, dxs, d, W(projL.Weight), d, 0f, datt, d);
@@ -417,7 +448,7 @@ public sealed unsafe class VitTrainStep
                         pdq, QkvStrides, pdq + d, QkvStrides, pdq + 2 * d, QkvStrides, b, heads, n, n, dh, blk.Attn.Scale);
                 }
             }
-            using (Profiler.Time(IdBwdGemm))
+            using (Profiler.Time(IdBwdQkv))
             {
                 if (Trainable(qkvL.Weight)) Gemm.Sgemm(true, false, 3 * d, d, rows, 1f, dqkv, 3 * d, xn1[l], d, 0f, G(qkvL.Weight), d);
                 Gemm.Sgemm(false, false, rows, d, 3 * d, 1f, dqkv, 3 * d, W(qkvL.Weight), d, 0f, dxn, d);
@@ -430,7 +461,7 @@ public sealed unsafe class VitTrainStep
             }
         }
         if (lowest > 0) return;
-        EmbeddingBackward(b);
+        using (Profiler.Time(IdBwdEmb)) EmbeddingBackward(b);
     }
 
     private void EmbeddingBackward(int b)

@@ -1,3 +1,4 @@
+using VitSharp.Autograd;
 using VitSharp.Checkpoints;
 using VitSharp.Models;
 using VitSharp.Nn;
@@ -9,6 +10,8 @@ namespace VitSharp.Training;
 public sealed class ModuleTrainModel(Module module) : ITrainModel, IStochasticModel, IFusedTrainModel
 {
     private VitTrainStep? plan;
+    private VitInference? inference;
+    private bool inferenceStale;
 
     public Module Module { get; } = module;
 
@@ -27,13 +30,42 @@ public sealed class ModuleTrainModel(Module module) : ITrainModel, IStochasticMo
         return true;
     }
 
-    public Tensor Forward(Tensor images) => Module.Forward(images);
+    /// <summary>Logits. In eval mode without gradients a ViT runs its planned inference path (weights packed on the
+    /// first forward after <see cref="Eval"/>; the result is overwritten by the next call); otherwise the module
+    /// forward.</summary>
+    public Tensor Forward(Tensor images)
+    {
+        if (UsePlannedStep && !Module.Training && !Graph.IsEnabled && Module is VisionTransformer vit && !vit.Config.IsHybrid)
+        {
+            int b = images.Shape[0];
+            if (inference == null || inference.MaxBatch < b)
+            {
+                inference = new VitInference(vit, b);
+                inferenceStale = false;
+            }
+            if (inferenceStale)
+            {
+                inference.Refresh();
+                inferenceStale = false;
+            }
+            return inference.Run(images);
+        }
+        return Module.Forward(images);
+    }
+
+    /// <summary>Forgets the packed inference weights (call after changing weights while staying in eval mode).</summary>
+    public void InvalidatePlan() => inferenceStale = true;
 
     public IEnumerable<(string Name, Tensor Param)> NamedParameters() => Module.NamedParameters();
 
     public void Train() => Module.Train();
 
-    public void Eval() => Module.Eval();
+    public void Eval()
+    {
+        // Leaving training mode: the weights changed since the plan packed them (repeated Eval() calls keep it).
+        if (Module.Training) inferenceStale = true;
+        Module.Eval();
+    }
 
     public void SetRng(Rng rng) => Module.SetRng(rng);
 }

@@ -55,7 +55,7 @@ public abstract class Optimizer
     /// <summary>Sets every group's learning rate to <paramref name="lr"/> × its <see cref="ParamGroup.LrScale"/>.</summary>
     public void SetLr(double lr)
     {
-        foreach (var g in Groups) g.Lr = lr * g.LrScale;
+        for (int i = 0; i < Groups.Count; i++) Groups[i].Lr = lr * Groups[i].LrScale;
     }
 
     /// <summary>Every parameter of every group.</summary>
@@ -68,20 +68,29 @@ public abstract class Optimizer
     /// </summary>
     public void ZeroGrad(bool setToNull = false)
     {
-        foreach (var (_, p) in Parameters)
+        for (int gi = 0; gi < Groups.Count; gi++)
         {
-            if (p.Grad == null) continue;
-            if (setToNull) p.Grad = null;
-            else p.Grad.Fill_(0f);
+            var ps = Groups[gi].Params;
+            for (int pi = 0; pi < ps.Count; pi++)
+            {
+                var p = ps[pi].Param;
+                if (p.Grad == null) continue;
+                if (setToNull) p.Grad = null;
+                else p.Grad.Fill_(0f);
+            }
         }
     }
 
     /// <summary>Applies one update to every parameter that requires grad and has a gradient.</summary>
     public void Step()
     {
-        foreach (var g in Groups)
-            foreach (var (name, p) in g.Params)
+        // Index loops: enumerating the IReadOnlyList interfaces would box an enumerator every step.
+        for (int gi = 0; gi < Groups.Count; gi++)
+        {
+            var g = Groups[gi];
+            for (int pi = 0; pi < g.Params.Count; pi++)
             {
+                var (name, p) = g.Params[pi];
                 if (!p.RequiresGrad || p.Grad == null) continue;
                 var grad = p.Grad;
                 if (!Tensor.SameShape(grad.Shape, p.Shape))
@@ -95,6 +104,7 @@ public abstract class Optimizer
                 st.Step++;
                 Update(g, name, p, grad, st);
             }
+        }
     }
 
     /// <summary>Updates one parameter in place; <paramref name="st"/>.Step was already incremented.</summary>

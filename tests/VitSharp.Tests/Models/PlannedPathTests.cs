@@ -176,4 +176,32 @@ public class PlannedPathTests(ITestOutputHelper output)
         Assert.Throws<ShapeException>(() => step.ForwardBackward(x, [0]));
         Assert.Throws<ShapeException>(() => step.ForwardBackward(Tensor.Zeros(3, cfg.InChans, cfg.ImgHeight, cfg.ImgWidth), [0, 1, 2]));
     }
+
+    [Fact]
+    public void Trainer_adapter_uses_the_plans_and_repacks_after_training()
+    {
+        var model = TrainModel("token");
+        var adapter = new VitSharp.Training.ModuleTrainModel(model);
+        var cfg = model.Config;
+        var x = Tensor.RandN(new Random(4), 1f, 2, cfg.InChans, cfg.ImgHeight, cfg.ImgWidth);
+        int[] labels = [0, 1];
+        Assert.True(adapter.TryForwardBackward(x, labels, null, 0, out float loss, out var logits));
+        Assert.True(float.IsFinite(loss));
+        Assert.Equal(new[] { 2, cfg.NumClasses }, logits.Shape);
+        adapter.Eval();
+        float[] before;
+        using (Graph.NoGrad()) before = adapter.Forward(x).ToArray();
+        // A "training step" changes a weight; the next eval forward must see it.
+        adapter.Train();
+        ((VitSharp.Nn.Linear)model.Head).Bias!.Value.Add_(2f);
+        adapter.Eval();
+        Tensor expected, got;
+        using (Graph.NoGrad())
+        {
+            expected = model.Forward(x);
+            got = adapter.Forward(x);
+        }
+        Assert.True(Fixtures.MaxAbsDiff(got, expected) <= 1e-5f);
+        Assert.Equal(before[0] + 2f, got.ToArray()[0], 4);
+    }
 }
