@@ -68,8 +68,9 @@ public static unsafe class Attention
         int w = Lanes(level);
         int tiles = (nq + 2 * w - 1) / (2 * w);
         int threads = Workers.InsideJob ? 1 : Workers.ThreadCount;
-        // Enough jobs that every thread gets a fair share when B×H is small (ViT-Tiny at batch 1 has 3 heads).
-        int chunks = Math.Clamp((4 * threads + bh - 1) / bh, 1, tiles);
+        // Enough jobs that every thread gets a fair share when B×H is small (ViT-Tiny at batch 1 has 3 heads):
+        // chunks of a few query tiles are cheap, since a job packs nothing per head (K is read in place).
+        int chunks = Math.Clamp((8 * threads + bh - 1) / bh, 1, tiles);
         var job = new FwdJob
         {
             Q = q,
