@@ -8,7 +8,8 @@ namespace VitSharp.Cli.Commands;
 /// <summary>
 /// `vit bench gemm`: the same-run FMA peak, then GFLOP/s and fraction of peak for 2048³ and the ViT-B/16 GEMM
 /// shapes (batch 1 = 197 rows, batch 8 = 1576 rows), NN and NT (B stored n×k, as nn.Linear stores weights), NT with
-/// the weight pre-packed, and the fused attention kernel at 12 heads × 197 tokens × 64.
+/// the weight pre-packed, and the fused attention kernel: 12 heads × 197 tokens × 64, then forward and backward on the
+/// strided qkv layout of the planned paths for ViT-B and ViT-Ti (197 × 64), the MNIST ViT (50 × 32) and the demo (17 × 24).
 /// </summary>
 internal static class BenchGemmCommand
 {
@@ -97,6 +98,17 @@ internal static class BenchGemmCommand
             results.Add(r);
             if (!json) Console.WriteLine($"{r.Name,-24} {r.M,6} {r.N,6} {r.K,6} {r.Gflops,9:F1} {r.Gflops / peak,8:P1}");
         }
+        foreach (var a in AttentionShapes())
+        {
+            foreach (bool backward in new[] { false, true })
+            {
+                string name = $"attn {a.Name} {(backward ? "bwd" : "fwd")}";
+                if (filter != null && !name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
+                var r = new Result(name, a.Tokens, a.Tokens, a.Dh, MeasureAttentionFused(a, backward, seconds));
+                results.Add(r);
+                if (!json) Console.WriteLine($"{r.Name,-24} {r.M,6} {r.N,6} {r.K,6} {r.Gflops,9:F1} {r.Gflops / peak,8:P1}");
+            }
+        }
         if (json) WriteJson(peak, results);
     }
 
@@ -127,6 +139,50 @@ internal static class BenchGemmCommand
         float scale = 1f / MathF.Sqrt(dh);
         void Once() => Attention.Forward(q, k, v, o, 1, heads, tokens, dh, scale);
         return Time(Once, 4.0 * heads * tokens * tokens * dh, seconds);
+    }
+
+    private sealed record AttentionShape(string Name, int Batch, int Heads, int Tokens, int Dh);
+
+    /// <summary>Attention as the planned ViT paths run it (q, k, v column blocks of the fused qkv rows, o merged).</summary>
+    private static IEnumerable<AttentionShape> AttentionShapes()
+    {
+        yield return new AttentionShape("vit-b b1", 1, 12, 197, 64);
+        yield return new AttentionShape("vit-ti b1", 1, 3, 197, 64);
+        yield return new AttentionShape("vit-ti b8", 8, 3, 197, 64);
+        yield return new AttentionShape("mnist b128", 128, 4, 50, 32);
+        yield return new AttentionShape("demo b128", 128, 4, 17, 24);
+    }
+
+    /// <summary>
+    /// The forward (with the log-sum-exp saved, as training runs it; flops of S = q·kᵀ and P·v) or the backward
+    /// (dq, dk, dv written strided into a dqkv matrix; flops of its five products: S, dP, dV, dK, dQ).
+    /// </summary>
+    private static unsafe double MeasureAttentionFused(AttentionShape a, bool backward, double seconds)
+    {
+        var rng = new Random(7);
+        int d = a.Heads * a.Dh, rows = a.Batch * a.Tokens;
+        var qkv = RandomArray(rng, rows * 3 * d);
+        var g = RandomArray(rng, rows * d);
+        var o = RandomArray(rng, rows * d);
+        var dqkv = RandomArray(rng, rows * 3 * d);
+        var lse = RandomArray(rng, a.Batch * a.Heads * a.Tokens);
+        var qs = new AttentionStrides((long)a.Tokens * 3 * d, a.Dh, 3 * d);
+        var os = new AttentionStrides((long)a.Tokens * d, a.Dh, d);
+        float scale = 1f / MathF.Sqrt(a.Dh);
+        void Forward()
+        {
+            fixed (float* pq = qkv, po = o, pl = lse)
+                Attention.Forward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale);
+        }
+        void Backward()
+        {
+            fixed (float* pq = qkv, po = o, pl = lse, pg = g, pd = dqkv)
+                Attention.Backward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, pg, os, pd, qs, pd + d, qs, pd + 2 * d, qs,
+                    a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale);
+        }
+        Forward(); // a real o and lse for the backward
+        double pairs = (double)a.Batch * a.Heads * a.Tokens * a.Tokens * a.Dh;
+        return backward ? Time(Backward, 10 * pairs, seconds) : Time(Forward, 4 * pairs, seconds);
     }
 
     /// <summary>Median GFLOP/s of 5 samples after warm-up; each sample repeats the call for ≥ seconds/5.</summary>

@@ -322,3 +322,78 @@ public readonly unsafe struct GeluBackwardEpilogue(float* preActivation, int ld,
         }
     }
 }
+
+/// <summary>
+/// GEMM epilogue for the training forward of an MLP: the finished pre-activation segment x gives GELU(x), written
+/// to a second matrix (row stride <c>ld</c>), and is itself overwritten with GELU'(x) — all the backward needs — so
+/// the exact variant evaluates erf once for both (the backward then only multiplies, see <see cref="MulEpilogue"/>).
+/// </summary>
+public readonly unsafe struct GeluAndGradEpilogue(float* output, int ld, bool tanhApproximation) : IGemmEpilogue
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Apply(int row, int col0, Span<float> cSegment)
+    {
+        float* dst = output + (long)row * ld + col0;
+        fixed (float* p = cSegment)
+        {
+            switch (Cpu.Level)
+            {
+                case SimdLevel.Vector512: Core<V512>(p, dst, cSegment.Length, tanhApproximation); break;
+                case SimdLevel.Vector256: Core<V256>(p, dst, cSegment.Length, tanhApproximation); break;
+                default: Core<V1>(p, dst, cSegment.Length, tanhApproximation); break;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Core<TV>(float* p, float* dst, int n, bool tanh) where TV : struct, IVec<TV>
+    {
+        int i = 0;
+        for (; i <= n - TV.Count; i += TV.Count) One<TV>(p + i, dst + i, tanh);
+        for (; i < n; i++) One<V1>(p + i, dst + i, tanh);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void One<TV>(float* p, float* dst, bool tanh) where TV : struct, IVec<TV>
+    {
+        var x = TV.Load(ref *p);
+        if (tanh)
+        {
+            TV.Store(GeluTanhOp.Apply(x), ref *dst);
+            TV.Store(GeluTanhGradOp.Apply(x, TV.Splat(1f)), ref *p);
+            return;
+        }
+        // GELU(x) = x·Φ(x), GELU'(x) = Φ(x) + x·φ(x)
+        var cdf = TV.Fma(VMath.Erf(TV.Mul(x, TV.Splat(0.70710678118654752f))), TV.Splat(0.5f), TV.Splat(0.5f));
+        var pdf = TV.Mul(VMath.Exp(TV.Mul(TV.Mul(x, x), TV.Splat(-0.5f))), TV.Splat(0.39894228040143268f));
+        TV.Store(TV.Mul(x, cdf), ref *dst);
+        TV.Store(TV.Fma(x, pdf, cdf), ref *p);
+    }
+}
+
+/// <summary>GEMM epilogue: multiplies each finished C segment element-wise by a saved matrix (row stride <c>ld</c>),
+/// e.g. dGELU-output ⊙ GELU'(x) in the MLP backward.</summary>
+public readonly unsafe struct MulEpilogue(float* factor, int ld) : IGemmEpilogue
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Apply(int row, int col0, Span<float> cSegment)
+    {
+        float* f = factor + (long)row * ld + col0;
+        fixed (float* p = cSegment)
+        {
+            switch (Cpu.Level)
+            {
+                case SimdLevel.Vector512: Core<V512>(p, f, cSegment.Length); break;
+                case SimdLevel.Vector256: Core<V256>(p, f, cSegment.Length); break;
+                default: Core<V1>(p, f, cSegment.Length); break;
+            }
+        }
+    }
+
+    private static void Core<TV>(float* p, float* f, int n) where TV : struct, IVec<TV>
+    {
+        int i = 0;
+        for (; i <= n - TV.Count; i += TV.Count) TV.Store(TV.Mul(TV.Load(ref p[i]), TV.Load(ref f[i])), ref p[i]);
+        for (; i < n; i++) p[i] *= f[i];
+    }
+}

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace VitSharp.Kernels;
 
@@ -10,27 +12,31 @@ public readonly record struct AttentionStrides(long Batch, long Head, long Token
 }
 
 /// <summary>
-/// Fused scaled-dot-product attention, FlashAttention style: per (batch, head, block of 8 query rows) the scores
-/// against blocks of 128 keys are formed in a small scratch, folded into the output with an online softmax
-/// (running max and sum, output rescaled when the max grows), and never stored as an N×N matrix. The forward
-/// can save the per-row log-sum-exp so the backward recomputes probabilities block by block.
+/// Fused scaled-dot-product attention that never stores an N×N matrix. Queries are processed in tiles of one or
+/// two SIMD registers' width laid along the vector lanes: the transposed scores Sᵀ (keys × tile) of a tile
+/// against all keys are formed in a small scratch (keys broadcast from their rows, the tile's Qᵀ packed), so the
+/// softmax is a column-wise (vertical) max / exp / sum with no horizontal reductions, and Sᵀ is already in the
+/// packed layout that P·V reads. One pass over all keys (no online rescaling): the scratch is only keys × tile.
+/// The forward can save the per-row log-sum-exp so the backward recomputes probabilities tile by tile.
 /// Optional dropout on the probabilities draws its mask from a counter-based hash of (seed, head, row, column),
 /// so the backward regenerates it instead of storing it. Work is split over B×H (and query chunks when B×H is
-/// small) on <see cref="Workers"/>; each job uses thread-local scratch.
+/// small) on <see cref="Workers"/>; each job uses thread-local scratch. Every row's arithmetic is independent of
+/// the chunking, so results do not depend on the thread count.
 /// </summary>
 public static unsafe class Attention
 {
-    internal const int R = 8;      // query rows per micro-tile
-    internal const int BK = 128;   // keys per block
-    internal const int QB = 32;    // query rows per backward step (a multiple of R)
+    internal const int MR = 12;    // rows per micro-kernel (keys for Sᵀ, dV, dK; queries for P·V, dQ)
 
     [ThreadStatic] private static float[]? scratch;
 
     private static float* Scratch(long floats)
     {
+        floats += 16;
         if (scratch == null || scratch.Length < floats)
             scratch = GC.AllocateUninitializedArray<float>((int)Math.Max(floats, 4096), pinned: true);
-        return (float*)Unsafe.AsPointer(ref scratch[0]);
+        // 64-byte aligned start: the tiles below are multiples of 16 floats, so their rows stay aligned.
+        float* p = (float*)Unsafe.AsPointer(ref scratch[0]);
+        return (float*)(((nint)p + 63) & ~(nint)63);
     }
 
     private static int RoundUp(int x, int m) => (x + m - 1) / m * m;
@@ -58,10 +64,13 @@ public static unsafe class Attention
     {
         if (batch * heads == 0 || nq == 0) return;
         int bh = batch * heads;
-        int threads = Workers.ThreadCount;
-        int chunks = Math.Clamp((4 * threads + bh - 1) / bh, 1, Math.Max(1, nq / 32));
-        int qChunk = RoundUp((nq + chunks - 1) / chunks, R);
-        chunks = (nq + qChunk - 1) / qChunk;
+        var level = Cpu.Level;
+        int w = Lanes(level);
+        int tiles = (nq + 2 * w - 1) / (2 * w);
+        int threads = Workers.InsideJob ? 1 : Workers.ThreadCount;
+        // Enough jobs that every thread gets a fair share when B×H is small (ViT-Tiny at batch 1 has 3 heads):
+        // chunks of a few query tiles are cheap, since a job packs nothing per head (K is read in place).
+        int chunks = Math.Clamp((8 * threads + bh - 1) / bh, 1, tiles);
         var job = new FwdJob
         {
             Q = q,
@@ -78,11 +87,11 @@ public static unsafe class Attention
             Nk = nk,
             Dh = dh,
             Scale = scale,
-            QChunk = qChunk,
+            Tiles = tiles,
             Chunks = chunks,
             DropP = dropoutP,
             Seed = dropoutSeed,
-            Level = Cpu.Level,
+            Level = level,
         };
         if (threads == 1 || (long)bh * nq * nk * dh < 1 << 16) for (int i = 0; i < bh * chunks; i++) job.Execute(i);
         else Workers.For(bh * chunks, job);
@@ -107,6 +116,7 @@ public static unsafe class Attention
         int batch, int heads, int nq, int nk, int dh, float scale, float dropoutP = 0, ulong dropoutSeed = 0)
     {
         int bh = batch * heads;
+        if (bh == 0) return;
         var job = new BwdJob
         {
             Q = q,
@@ -152,11 +162,26 @@ public static unsafe class Attention
 
     internal static uint DropThreshold(float p) => (uint)Math.Min(p * (1 << 24), (1 << 24));
 
+    private static int Lanes(SimdLevel level) => level switch
+    {
+        SimdLevel.Vector512 => V512.Count,
+        SimdLevel.Vector256 => V256.Count,
+        _ => V1.Count,
+    };
+
+    /// <summary>Query tile t: first row, valid rows, lanes (two registers, or one for a short last tile).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int I0, int Rows, int Lanes) QueryTile(int t, int nq, int w)
+    {
+        int i0 = t * 2 * w, rows = Math.Min(2 * w, nq - i0);
+        return (i0, rows, rows <= w ? w : 2 * w);
+    }
+
     private struct FwdJob : IParallelJob
     {
         public float* Q, K, V, O, Lse;
         public AttentionStrides Qs, Ks, Vs, Os;
-        public int Heads, Nq, Nk, Dh, QChunk, Chunks;
+        public int Heads, Nq, Nk, Dh, Tiles, Chunks;
         public float Scale, DropP;
         public ulong Seed;
         public SimdLevel Level;
@@ -176,53 +201,93 @@ public static unsafe class Attention
         {
             int head = index / Chunks, chunk = index % Chunks;
             int b = head / Heads, h = head % Heads;
-            int q0 = chunk * QChunk, q1 = Math.Min(Nq, q0 + QChunk);
+            int t0 = (int)((long)Tiles * chunk / Chunks), t1 = (int)((long)Tiles * (chunk + 1) / Chunks);
+            if (t0 == t1) return;
             float* q = Q + b * Qs.Batch + h * Qs.Head, k = K + b * Ks.Batch + h * Ks.Head;
             float* v = V + b * Vs.Batch + h * Vs.Head, o = O + b * Os.Batch + h * Os.Head;
-            int dh = Dh, ldk = RoundUp(Nk, 32);
-            // scratch: Kᵀ (dh × ldk), Q tile (R × dh), S/P tile (R × BK), O accumulator (R × dh), m, l (R each)
-            float* kt = Scratch((long)dh * ldk + 2L * R * dh + R * BK + 2 * R);
-            float* qt = kt + (long)dh * ldk, st = qt + R * dh, acc = st + R * BK, mrow = acc + R * dh, lrow = mrow + R;
-            PackTransposed(k, Ks.Token, Nk, dh, kt, ldk);
+            int w = TV.Count, dh = Dh, nk = Nk, lanesMax = 2 * w;
+            int dhp = RoundUp(dh, w);
+            long bhIndex = (long)b * Heads + h;
+            // scratch: Qᵀ tile (dh × lanes), Sᵀ/P (nk × lanes, + slack for the 12-row kernels reading past a
+            // short tile), O tile (lanes × dhp, rounded up to 12 rows), m, l, V copy when dh is not a lane multiple.
+            bool padV = dh != dhp;
+            long need = (long)dh * lanesMax + ((long)nk + 1) * lanesMax + MR + (long)RoundUp(lanesMax, MR) * dhp + 2 * lanesMax
+                + (padV ? (long)nk * dhp : 0) + dh + 64;
+            float* qt = Scratch(need);
+            float* st = qt + RoundUp(dh * lanesMax, 16);
+            float* ot = st + RoundUp((nk + 1) * lanesMax + MR, 16);
+            float* mv = ot + RoundUp(lanesMax, MR) * dhp, lv = mv + lanesMax, vp = lv + lanesMax;
+            float* zeros = vp + (padV ? (long)nk * dhp : 0);
+            new Span<float>(zeros, dh).Clear();
+            long ldv = Vs.Token;
+            if (padV)
+            {
+                CopyPadded(v, Vs.Token, nk, dh, vp, dhp);
+                v = vp;
+                ldv = dhp;
+            }
             bool drop = DropP > 0;
             uint thr = DropThreshold(DropP);
             float keepScale = drop ? 1f / (1f - DropP) : 1f;
-            for (int i0 = q0; i0 < q1; i0 += R)
+            for (int t = t0; t < t1; t++)
             {
-                int rows = Math.Min(R, q1 - i0);
-                LoadRows(q, Qs.Token, i0, rows, R, dh, Scale, qt);
-                new Span<float>(acc, R * dh).Clear();
-                for (int r = 0; r < R; r++) { mrow[r] = float.NegativeInfinity; lrow[r] = 0; }
-                for (int kb = 0; kb < Nk; kb += BK)
+                var (i0, rows, lanes) = QueryTile(t, Nq, w);
+                int nv = lanes / w;
+                PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
+                // Sᵀ = K·(Qᵀ·scale): keys broadcast from their rows, queries along the lanes.
+                RowsTimes<TV>(k, Ks.Token, nk, qt, lanes, dh, nv, st, lanes, acc: false);
+                // Column-wise softmax numerator: P = exp(S − max), l = Σ P (before dropout, as in the reference).
+                var m0 = TV.Splat(float.NegativeInfinity);
+                var m1 = m0;
+                for (int j = 0; j < nk; j++)
                 {
-                    int kn = Math.Min(BK, Nk - kb);
-                    // S = (q·scale)·Kᵀ over this key block; padded key columns are zero and ignored below.
-                    Gemm8<TV>(R, qt, dh, 1, kt + kb, ldk, st, BK, dh, RoundUp(kn, 32), acc: false);
-                    for (int r = 0; r < rows; r++)
+                    m0 = TV.Max(m0, TV.Load(ref st[j * lanes]));
+                    if (nv > 1) m1 = TV.Max(m1, TV.Load(ref st[j * lanes + w]));
+                }
+                var l0 = TV.Splat(0f);
+                var l1 = l0;
+                for (int j = 0; j < nk; j++)
+                {
+                    float* s = st + j * lanes;
+                    var e0 = ExpSoftmax(TV.Sub(TV.Load(ref s[0]), m0));
+                    TV.Store(e0, ref s[0]);
+                    l0 = TV.Add(l0, e0);
+                    if (nv > 1)
                     {
-                        float* s = st + r * BK;
-                        float mNew = MathF.Max(mrow[r], Softmax.RowMax<TV>(s, kn));
-                        float alpha = VMath.Exp(new V1(mrow[r] - mNew)).V;
-                        float sum = Softmax.ExpShiftSum<TV>(s, s, kn, mNew);
-                        lrow[r] = lrow[r] * alpha + sum;
-                        mrow[r] = mNew;
-                        if (alpha != 1f) Softmax.Scale<TV>(acc + r * dh, dh, alpha);
-                        if (drop)
-                        {
-                            long bhIndex = (long)b * Heads + h;
-                            for (int j = 0; j < kn; j++) s[j] = Keep(Seed, bhIndex, i0 + r, kb + j, thr) ? s[j] * keepScale : 0f;
-                        }
+                        var e1 = ExpSoftmax(TV.Sub(TV.Load(ref s[w]), m1));
+                        TV.Store(e1, ref s[w]);
+                        l1 = TV.Add(l1, e1);
                     }
-                    // acc += P·V (rows past the valid ones hold junk that is never stored)
-                    Gemm8<TV>(R, st, BK, 1, v + kb * Vs.Token, Vs.Token, acc, dh, kn, dh, acc: true);
                 }
-                for (int r = 0; r < rows; r++)
+                // mv: the log-sum-exp m + log l (vectorised where available), lv: 1 / l.
+                bool vecLog = typeof(TV) == typeof(V512) && Avx512F.IsSupported;
+                TV.Store(vecLog ? TV.Add(m0, LogAtLeastOne(l0)) : m0, ref mv[0]);
+                TV.Store(vecLog ? TV.Div(TV.Splat(1f), l0) : l0, ref lv[0]);
+                if (nv > 1)
                 {
-                    float inv = 1f / lrow[r];
-                    float* dst = o + (long)(i0 + r) * Os.Token, src = acc + r * dh;
-                    for (int d = 0; d < dh; d++) dst[d] = src[d] * inv;
-                    if (Lse != null) Lse[(long)(b * Heads + h) * Nq + i0 + r] = mrow[r] + MathF.Log(lrow[r]);
+                    TV.Store(vecLog ? TV.Add(m1, LogAtLeastOne(l1)) : m1, ref mv[w]);
+                    TV.Store(vecLog ? TV.Div(TV.Splat(1f), l1) : l1, ref lv[w]);
                 }
+                if (!vecLog)
+                {
+                    for (int i = 0; i < rows; i++)
+                    {
+                        mv[i] += MathF.Log(lv[i]);
+                        lv[i] = 1f / lv[i];
+                    }
+                }
+                if (drop)
+                {
+                    for (int j = 0; j < nk; j++)
+                    {
+                        float* s = st + j * lanes;
+                        for (int i = 0; i < rows; i++) if (!Keep(Seed, bhIndex, i0 + i, j, thr)) s[i] = 0f; else s[i] *= keepScale;
+                    }
+                }
+                // O tile = P·V: P (queries × keys) is Sᵀ read as a packed A panel.
+                PackedTimes<TV>(st, lanes, lanes, v, ldv, nk, dhp, ot, dhp);
+                for (int i = 0; i < rows; i++) ScaleRow<TV>(ot + i * dhp, o + (long)(i0 + i) * Os.Token, dh, lv[i]);
+                if (Lse != null) new Span<float>(mv, rows).CopyTo(new Span<float>(Lse + bhIndex * Nq + i0, rows));
             }
         }
     }
@@ -249,239 +314,469 @@ public static unsafe class Attention
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private readonly void Run<TV>(int head) where TV : struct, IVec<TV>
         {
-            int b = head / Heads, h = head % Heads, dh = Dh;
+            int b = head / Heads, h = head % Heads, dh = Dh, nk = Nk, nq = Nq;
             float* q = Q + b * Qs.Batch + h * Qs.Head, k = K + b * Ks.Batch + h * Ks.Head;
             float* v = V + b * Vs.Batch + h * Vs.Head, o = O + b * Os.Batch + h * Os.Head, dout = DO + b * DOs.Batch + h * DOs.Head;
             float* dq = DQ + b * DQs.Batch + h * DQs.Head, dk = DK + b * DKs.Batch + h * DKs.Head, dv = DV + b * DVs.Batch + h * DVs.Head;
-            long ldq = DQs.Token, ldk2 = DKs.Token, ldv = DVs.Token;
-            float* lse = Lse + (long)head * Nq;
-            int ldk = RoundUp(Nk, 32);
-            // scratch: Kᵀ, Vᵀ (dh × ldk each), Q tile, dO tile, dQ tile (QB × dh each), P and dS tiles (QB × BK), D (QB)
-            float* kt = Scratch(2L * dh * ldk + 3L * QB * dh + 2 * QB * BK + QB);
-            float* vt = kt + (long)dh * ldk, qt = vt + (long)dh * ldk, gt = qt + QB * dh, dqt = gt + QB * dh;
-            float* pt = dqt + QB * dh, dpt = pt + QB * BK, drow = dpt + QB * BK;
-            PackTransposed(k, Ks.Token, Nk, dh, kt, ldk);
-            PackTransposed(v, Vs.Token, Nk, dh, vt, ldk);
-            for (int j = 0; j < Nk; j++)
+            float* lse = Lse + (long)head * nq;
+            int w = TV.Count, lanesMax = 2 * w, dhp = RoundUp(dh, w);
+            bool padK = dh != dhp;
+            long bhIndex = (long)b * Heads + h;
+            // scratch: Qᵀ·scale and dOᵀ tiles (dh × lanes); Q and dO tiles as padded rows (lanes × dhp); Sᵀ→P and
+            // dPᵀ→dSᵀ (nk × lanes, + slack); dQ tile (lanes × dhp); dK and dV accumulators (nk × dhp); lse and D
+            // lanes; K copy when dh is not a lane multiple.
+            long tile = RoundUp(dh * lanesMax, 16), rowsT = (long)RoundUp(lanesMax, MR) * dhp, st = RoundUp((nk + 1) * lanesMax + MR, 16);
+            long acc = (long)nk * dhp;
+            float* qt = Scratch(2 * tile + 3 * rowsT + 2 * st + 2 * acc + 2 * lanesMax + (padK ? acc : 0) + dh + 64);
+            float* gt = qt + tile, qr = gt + tile, gr = qr + rowsT, dqt = gr + rowsT;
+            float* pt = dqt + rowsT, dpt = pt + st, dka = dpt + st, dva = dka + acc, lv = dva + acc, dvec = lv + lanesMax, kp = dvec + lanesMax;
+            float* zeros = kp + (padK ? acc : 0);
+            new Span<float>(zeros, dh).Clear();
+            long ldk = Ks.Token;
+            if (padK)
             {
-                new Span<float>(dk + j * ldk2, dh).Clear();
-                new Span<float>(dv + j * ldv, dh).Clear();
+                CopyPadded(k, Ks.Token, nk, dh, kp, dhp);
+                ldk = dhp;
             }
+            else kp = k;
+            new Span<float>(dka, (int)(2 * acc)).Clear();
+            if (padK) new Span<float>(qr, (int)(2 * rowsT)).Clear();
             bool drop = DropP > 0;
             uint thr = DropThreshold(DropP);
             float keepScale = drop ? 1f / (1f - DropP) : 1f;
-            long bhIndex = (long)b * Heads + h;
-            // QB query rows per step so the dK/dV updates (Pᵀ·dO, dSᵀ·Q) run over QB-long inner products.
-            for (int i0 = 0; i0 < Nq; i0 += QB)
+            int tiles = (nq + lanesMax - 1) / lanesMax;
+            for (int t = 0; t < tiles; t++)
             {
-                int rows = Math.Min(QB, Nq - i0), rowsPad = RoundUp(rows, R);
-                LoadRows(q, Qs.Token, i0, rows, rowsPad, dh, Scale, qt);
-                LoadRows(dout, DOs.Token, i0, rows, rowsPad, dh, 1f, gt);
-                for (int r = 0; r < rowsPad; r++)
+                var (i0, rows, lanes) = QueryTile(t, nq, w);
+                int nv = lanes / w;
+                PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
+                PackTransposed<TV>(dout + i0 * DOs.Token, DOs.Token, rows, lanes, dh, 1f, gt, zeros);
+                // B operands of dK and dV: the tile's Q and dO rows, read in place unless dh needs padding to
+                // whole registers (then copied with zero columns). Q is unscaled here; dK is scaled at the end.
+                float* qb = q + i0 * Qs.Token, gb = dout + i0 * DOs.Token;
+                long ldqb = Qs.Token, ldgb = DOs.Token;
+                if (padK)
                 {
-                    // D_i = Σ dO_i·O_i (equals Σ_j P_ij dP_ij, dropout included)
-                    float s = 0;
-                    if (r < rows)
+                    for (int i = 0; i < rows; i++)
                     {
-                        float* orow = o + (long)(i0 + r) * Os.Token, grow = gt + r * dh;
-                        for (int d = 0; d < dh; d++) s += orow[d] * grow[d];
+                        ScaleRow<TV>(qb + i * Qs.Token, qr + i * dhp, dh, 1f);
+                        ScaleRow<TV>(gb + i * DOs.Token, gr + i * dhp, dh, 1f);
                     }
-                    drow[r] = s;
+                    qb = qr;
+                    gb = gr;
+                    ldqb = ldgb = dhp;
                 }
-                for (int kb = 0; kb < Nk; kb += BK)
+                for (int i = 0; i < lanes; i++)
                 {
-                    int kn = Math.Min(BK, Nk - kb), kpad = RoundUp(kn, 32);
-                    for (int sb = 0; sb < rowsPad; sb += R)
+                    // D_i = Σ dO_i·O_i (equals Σ_j P_ij dP_ij, dropout included); padded lanes get P = 1, dP = 0,
+                    // D = 0, so dS = 0 there, and they are left out of the dK, dV products.
+                    dvec[i] = i < rows ? Dot<TV>(dout + (long)(i0 + i) * DOs.Token, o + (long)(i0 + i) * Os.Token, dh) : 0;
+                    lv[i] = i < rows ? lse[i0 + i] : 0;
+                }
+                RowsTimes<TV>(k, Ks.Token, nk, qt, lanes, dh, nv, pt, lanes, acc: false);     // Sᵀ
+                RowsTimes<TV>(v, Vs.Token, nk, gt, lanes, dh, nv, dpt, lanes, acc: false);    // dPᵀ = V·dOᵀ
+                if (!drop)
+                {
+                    for (int x = 0; x < nv; x++)
                     {
-                        Gemm8<TV>(R, qt + sb * dh, dh, 1, kt + kb, ldk, pt + sb * BK, BK, dh, kpad, acc: false);   // S
-                        Gemm8<TV>(R, gt + sb * dh, dh, 1, vt + kb, ldk, dpt + sb * BK, BK, dh, kpad, acc: false);  // dO·Vᵀ
+                        var vl = TV.Load(ref lv[x * w]);
+                        var vd = TV.Load(ref dvec[x * w]);
+                        for (int j = 0; j < nk; j++)
+                        {
+                            float* p = pt + j * lanes + x * w, dp = dpt + j * lanes + x * w;
+                            var pj = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), vl));
+                            TV.Store(pj, ref p[0]);
+                            TV.Store(TV.Mul(pj, TV.Sub(TV.Load(ref dp[0]), vd)), ref dp[0]);
+                        }
                     }
-                    for (int r = 0; r < rowsPad; r++)
+                }
+                else
+                {
+                    for (int j = 0; j < nk; j++)
                     {
-                        float* p = pt + r * BK, dp = dpt + r * BK;
-                        if (r >= rows)
+                        float* p = pt + j * lanes, dp = dpt + j * lanes;
+                        for (int i = 0; i < lanes; i++)
                         {
-                            new Span<float>(p, kpad).Clear();
-                            new Span<float>(dp, kpad).Clear();
-                            continue;
-                        }
-                        Softmax.ExpShiftSum<TV>(p, p, kn, lse[i0 + r]);  // P = exp(S - lse)
-                        new Span<float>(p + kn, kpad - kn).Clear();
-                        new Span<float>(dp + kn, kpad - kn).Clear();
-                        float dr = drow[r];
-                        if (!drop)
-                        {
-                            var vdr = TV.Splat(dr);
-                            int j = 0;
-                            for (; j <= kn - TV.Count; j += TV.Count)
-                                TV.Store(TV.Mul(TV.Load(ref p[j]), TV.Sub(TV.Load(ref dp[j]), vdr)), ref dp[j]);
-                            for (; j < kn; j++) dp[j] = p[j] * (dp[j] - dr);
-                            continue;
-                        }
-                        for (int j = 0; j < kn; j++)
-                        {
-                            float m = Keep(Seed, bhIndex, i0 + r, kb + j, thr) ? keepScale : 0f;
-                            float pj = p[j];
+                            float pj = VMath.Exp(new V1(p[i] - lv[i])).V;
+                            float m = i < rows && Keep(Seed, bhIndex, i0 + i, j, thr) ? keepScale : 0f;
                             // dp becomes dS = P∘(dP̃·M/(1−p) − D); p becomes the dropped probability used for dV
-                            dp[j] = pj * (dp[j] * m - dr);
-                            p[j] = pj * m;
+                            dp[i] = pj * (dp[i] * m - dvec[i]);
+                            p[i] = pj * m;
                         }
                     }
-                    // dV[kb..] += P̃ᵀ·dO ; dK[kb..] += dSᵀ·(q·scale) ; dQ += dS·K
-                    for (int j0 = 0; j0 < kn; j0 += R)
-                    {
-                        int jr = Math.Min(R, kn - j0);
-                        Gemm8<TV>(jr, pt + j0, 1, BK, gt, dh, dv + (kb + j0) * ldv, ldv, rowsPad, dh, acc: true);
-                        Gemm8<TV>(jr, dpt + j0, 1, BK, qt, dh, dk + (kb + j0) * ldk2, ldk2, rowsPad, dh, acc: true);
-                    }
-                    for (int sb = 0; sb < rowsPad; sb += R)
-                        Gemm8<TV>(R, dpt + sb * BK, BK, 1, k + kb * Ks.Token, Ks.Token, dqt + sb * dh, dh, kn, dh, acc: kb > 0);
                 }
-                for (int r = 0; r < rows; r++)
-                {
-                    float* dst = dq + (i0 + r) * ldq, src = dqt + r * dh;
-                    for (int d = 0; d < dh; d++) dst[d] = src[d] * Scale;
-                }
+                // dV += P̃ᵀ·dO ; dK += dSᵀ·Q: keys as rows, this tile's valid queries as the inner dimension.
+                RowsTimes<TV>(pt, lanes, nk, gb, ldgb, rows, dhp / w, dva, dhp, acc: true);
+                RowsTimes<TV>(dpt, lanes, nk, qb, ldqb, rows, dhp / w, dka, dhp, acc: true);
+                // dQ tile = dS·K: dSᵀ read as a packed A panel.
+                PackedTimes<TV>(dpt, lanes, lanes, kp, ldk, nk, dhp, dqt, dhp);
+                for (int i = 0; i < rows; i++) ScaleRow<TV>(dqt + i * dhp, dq + (long)(i0 + i) * DQs.Token, dh, Scale);
             }
-        }
-    }
-
-    /// <summary>dst[d·ld + j] = src[j·stride + d] for j &lt; n, zero for n ≤ j &lt; ld.</summary>
-    private static void PackTransposed(float* src, long stride, int n, int dh, float* dst, int ld)
-    {
-        for (int d = 0; d < dh; d++)
-        {
-            float* row = dst + (long)d * ld;
-            for (int j = 0; j < n; j++) row[j] = src[j * stride + d];
-            for (int j = n; j < ld; j++) row[j] = 0;
-        }
-    }
-
-    /// <summary>Rows i0.. of a strided operand into a dense tile of <paramref name="tileRows"/> rows, times
-    /// <paramref name="scale"/>; rows past <paramref name="rows"/> are zero.</summary>
-    private static void LoadRows(float* src, long stride, int i0, int rows, int tileRows, int dh, float scale, float* dst)
-    {
-        for (int r = 0; r < tileRows; r++)
-        {
-            float* d = dst + r * dh;
-            if (r < rows)
+            for (int j = 0; j < nk; j++)
             {
-                float* s = src + (long)(i0 + r) * stride;
-                for (int x = 0; x < dh; x++) d[x] = s[x] * scale;
+                ScaleRow<TV>(dka + (long)j * dhp, dk + j * DKs.Token, dh, Scale);
+                ScaleRow<TV>(dva + (long)j * dhp, dv + j * DVs.Token, dh, 1f);
             }
-            else new Span<float>(d, dh).Clear();
+        }
+    }
+
+    /// <summary>dst[d·lanes + i] = src[i·stride + d]·scale for i &lt; rows, zero for rows ≤ i &lt; lanes.
+    /// <paramref name="zeros"/>: dh readable zeros standing in for the rows past the valid ones.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackTransposed<TV>(float* src, long stride, int rows, int lanes, int dh, float scale, float* dst, float* zeros)
+        where TV : struct, IVec<TV>
+    {
+        if (typeof(TV) == typeof(V1) || !Avx.IsSupported)
+        {
+            for (int i = 0; i < lanes; i++)
+            {
+                float* s = i < rows ? src + i * stride : zeros;
+                for (int x = 0; x < dh; x++) dst[x * lanes + i] = s[x] * scale;
+            }
+            return;
+        }
+        // 8×8 register transposes: 8 loads, 24 shuffles, 8 stores per 64 floats instead of 64 scalar moves.
+        int x8 = dh / 8 * 8;
+        var sv = Vector256.Create(scale);
+        for (int g = 0; g < lanes; g += 8)
+        {
+            float* p0 = Row(src, stride, g, rows, zeros), p1 = Row(src, stride, g + 1, rows, zeros);
+            float* p2 = Row(src, stride, g + 2, rows, zeros), p3 = Row(src, stride, g + 3, rows, zeros);
+            float* p4 = Row(src, stride, g + 4, rows, zeros), p5 = Row(src, stride, g + 5, rows, zeros);
+            float* p6 = Row(src, stride, g + 6, rows, zeros), p7 = Row(src, stride, g + 7, rows, zeros);
+            for (int x = 0; x < x8; x += 8)
+            {
+                var t0 = Avx.UnpackLow(Avx.LoadVector256(p0 + x), Avx.LoadVector256(p1 + x));
+                var t1 = Avx.UnpackHigh(Avx.LoadVector256(p0 + x), Avx.LoadVector256(p1 + x));
+                var t2 = Avx.UnpackLow(Avx.LoadVector256(p2 + x), Avx.LoadVector256(p3 + x));
+                var t3 = Avx.UnpackHigh(Avx.LoadVector256(p2 + x), Avx.LoadVector256(p3 + x));
+                var t4 = Avx.UnpackLow(Avx.LoadVector256(p4 + x), Avx.LoadVector256(p5 + x));
+                var t5 = Avx.UnpackHigh(Avx.LoadVector256(p4 + x), Avx.LoadVector256(p5 + x));
+                var t6 = Avx.UnpackLow(Avx.LoadVector256(p6 + x), Avx.LoadVector256(p7 + x));
+                var t7 = Avx.UnpackHigh(Avx.LoadVector256(p6 + x), Avx.LoadVector256(p7 + x));
+                var u0 = Avx.Shuffle(t0, t2, 0x44);
+                var u1 = Avx.Shuffle(t0, t2, 0xEE);
+                var u2 = Avx.Shuffle(t1, t3, 0x44);
+                var u3 = Avx.Shuffle(t1, t3, 0xEE);
+                var u4 = Avx.Shuffle(t4, t6, 0x44);
+                var u5 = Avx.Shuffle(t4, t6, 0xEE);
+                var u6 = Avx.Shuffle(t5, t7, 0x44);
+                var u7 = Avx.Shuffle(t5, t7, 0xEE);
+                float* d = dst + x * lanes + g;
+                Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20) * sv);
+                Avx.Store(d + lanes, Avx.Permute2x128(u1, u5, 0x20) * sv);
+                Avx.Store(d + 2 * lanes, Avx.Permute2x128(u2, u6, 0x20) * sv);
+                Avx.Store(d + 3 * lanes, Avx.Permute2x128(u3, u7, 0x20) * sv);
+                Avx.Store(d + 4 * lanes, Avx.Permute2x128(u0, u4, 0x31) * sv);
+                Avx.Store(d + 5 * lanes, Avx.Permute2x128(u1, u5, 0x31) * sv);
+                Avx.Store(d + 6 * lanes, Avx.Permute2x128(u2, u6, 0x31) * sv);
+                Avx.Store(d + 7 * lanes, Avx.Permute2x128(u3, u7, 0x31) * sv);
+            }
+            for (int x = x8; x < dh; x++)
+            {
+                float* d = dst + x * lanes + g;
+                d[0] = p0[x] * scale; d[1] = p1[x] * scale; d[2] = p2[x] * scale; d[3] = p3[x] * scale;
+                d[4] = p4[x] * scale; d[5] = p5[x] * scale; d[6] = p6[x] * scale; d[7] = p7[x] * scale;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* Row(float* src, long stride, int i, int rows, float* zeros) => i < rows ? src + i * stride : zeros;
+
+    /// <summary>
+    /// e^x for the softmax arguments (x ≤ ~0, never NaN): as <see cref="VMath.Exp{TV}"/> but with AVX-512's
+    /// scalef doing the 2^n scaling in one instruction; x below −87 gives e^−87 (≈1.6e−38, still a normal float,
+    /// negligible against the row maximum's 1).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpSoftmax<TV>(TV x) where TV : struct, IVec<TV>
+    {
+        if (typeof(TV) == typeof(V512) && Avx512F.IsSupported)
+        {
+            var v = Vector512.Max(Unsafe.As<TV, V512>(ref x).V, Vector512.Create(-87f));
+            var n = Vector512.Round(v * Vector512.Create(1.44269504088896341f));
+            var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), v);
+            r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
+            var p = Vector512.Create(1.382942432e-03f);
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.374774508e-03f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.166835816e-02f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.666642080e-01f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.999999149e-01f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.000000036e+00f));
+            p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.000000001e+00f));
+            var e = new V512(Avx512F.Scale(p, n));
+            return Unsafe.As<V512, TV>(ref e);
+        }
+        return VMath.Exp(x);
+    }
+
+    /// <summary>
+    /// ln x for x ≥ 1 (softmax sums; V512 only): x = 2^e·m with m from getmant folded into [√½, √2), then
+    /// ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its series to s⁹ (truncation below 4e−10).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV LogAtLeastOne<TV>(TV x) where TV : struct, IVec<TV>
+    {
+        var v = Unsafe.As<TV, V512>(ref x).V;
+        var e = Avx512F.GetExponent(v);
+        var m = Avx512F.GetMantissa(v, 0); // [1, 2)
+        var big = Vector512.GreaterThan(m, Vector512.Create(1.41421356f));
+        m = Vector512.ConditionalSelect(big, m * 0.5f, m);
+        e = Vector512.ConditionalSelect(big, e + Vector512<float>.One, e);
+        var sv = (m - Vector512<float>.One) / (m + Vector512<float>.One);
+        var s2 = sv * sv;
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(2f / 9), s2, Vector512.Create(2f / 7));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(2f / 5));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(2f / 3));
+        p = Vector512.FusedMultiplyAdd(p, s2, Vector512.Create(2f));
+        var r = new V512(Vector512.FusedMultiplyAdd(e, Vector512.Create(0.693147181f), p * sv));
+        return Unsafe.As<V512, TV>(ref r);
+    }
+
+    /// <summary>Rows of a strided operand into a dense copy with row stride ld, columns dh..ld zero.</summary>
+    private static void CopyPadded(float* src, long stride, int n, int dh, float* dst, int ld)
+    {
+        for (int j = 0; j < n; j++)
+        {
+            new Span<float>(src + j * stride, dh).CopyTo(new Span<float>(dst + (long)j * ld, dh));
+            new Span<float>(dst + (long)j * ld + dh, ld - dh).Clear();
+        }
+    }
+
+    /// <summary>dst[0..n) = src[0..n)·a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaleRow<TV>(float* src, float* dst, int n, float a) where TV : struct, IVec<TV>
+    {
+        int i = 0;
+        var va = TV.Splat(a);
+        for (; i <= n - TV.Count; i += TV.Count) TV.Store(TV.Mul(TV.Load(ref src[i]), va), ref dst[i]);
+        for (; i < n; i++) dst[i] = src[i] * a;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot<TV>(float* x, float* y, int n) where TV : struct, IVec<TV>
+    {
+        int i = 0;
+        float s = 0;
+        if (n >= TV.Count)
+        {
+            var acc = TV.Splat(0f);
+            for (; i <= n - TV.Count; i += TV.Count) acc = TV.Fma(TV.Load(ref x[i]), TV.Load(ref y[i]), acc);
+            s = TV.Sum(acc);
+        }
+        for (; i < n; i++) s += x[i] * y[i];
+        return s;
+    }
+
+    /// <summary>
+    /// C (m × nv·w, row stride ldc) (+)= A·B with A's rows strided (element (r, p) at a[r·lda + p]) and B dense
+    /// (kdim × nv·w, row stride ldb), in 12-row micro-tiles (8 or 4 for the tail, surplus rows re-reading row 0
+    /// and never stored).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowsTimes<TV>(float* a, long lda, int m, float* b, long ldb, int kdim, int nv, float* c, long ldc, bool acc)
+        where TV : struct, IVec<TV>
+    {
+        int w = TV.Count;
+        for (int c0 = 0; c0 < nv; c0 += 2)
+        {
+            bool two = nv - c0 >= 2;
+            float* bc = b + c0 * w, cc = c + c0 * w;
+            int r0 = 0;
+            for (; r0 + MR <= m; r0 += MR) RowsTile<TV, R12>(a + r0 * lda, lda, MR, bc, ldb, cc + r0 * ldc, ldc, kdim, two, acc);
+            int rest = m - r0;
+            if (rest > 8) RowsTile<TV, R12>(a + r0 * lda, lda, rest, bc, ldb, cc + r0 * ldc, ldc, kdim, two, acc);
+            else if (rest > 4) RowsTile<TV, R8>(a + r0 * lda, lda, rest, bc, ldb, cc + r0 * ldc, ldc, kdim, two, acc);
+            else if (rest > 0) RowsTile<TV, R4>(a + r0 * lda, lda, rest, bc, ldb, cc + r0 * ldc, ldc, kdim, two, acc);
         }
     }
 
     /// <summary>
-    /// C (rows × ncols, row stride ldc) (+)= A (8 rows; element (r, p) at a[r·ars + p·aks]) · B (kdim × ncols,
-    /// row stride ldb). A is read for all 8 rows (callers keep them addressable); C only for the first rows.
+    /// C (lanes × ncols, row stride ldc) = A·B with A packed (element (r, p) at a[p·lda + r], r &lt; lanes, the
+    /// panel readable up to 12 rows past lanes) and B strided rows (kdim × ncols, ncols a lane multiple).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Gemm8<TV>(int rows, float* a, long ars, long aks, float* b, long ldb, float* c, long ldc, int kdim, int ncols, bool acc) where TV : struct, IVec<TV>
+    private static void PackedTimes<TV>(float* a, long lda, int lanes, float* b, long ldb, int kdim, int ncols, float* c, long ldc)
+        where TV : struct, IVec<TV>
     {
-        int w = TV.Count, j = 0;
-        for (; j + 2 * w <= ncols; j += 2 * w) Mk2<TV>(rows, a, ars, aks, b + j, ldb, c + j, ldc, kdim, acc);
-        if (j + w <= ncols) { Mk1<TV>(rows, a, ars, aks, b + j, ldb, c + j, ldc, kdim, acc); j += w; }
-        for (; j < ncols; j++) Mk1<V1>(rows, a, ars, aks, b + j, ldb, c + j, ldc, kdim, acc);
+        int w = TV.Count;
+        for (int j = 0; j < ncols; j += 2 * w)
+        {
+            bool two = ncols - j >= 2 * w;
+            int r0 = 0;
+            for (; r0 + MR <= lanes; r0 += MR) PackedTile<TV, R12>(a + r0, lda, MR, b + j, ldb, c + r0 * ldc + j, ldc, kdim, two, false);
+            int rest = lanes - r0;
+            if (rest > 8) PackedTile<TV, R12>(a + r0, lda, rest, b + j, ldb, c + r0 * ldc + j, ldc, kdim, two, false);
+            else if (rest > 4) PackedTile<TV, R8>(a + r0, lda, rest, b + j, ldb, c + r0 * ldc + j, ldc, kdim, two, false);
+            else if (rest > 0) PackedTile<TV, R4>(a + r0, lda, rest, b + j, ldb, c + r0 * ldc + j, ldc, kdim, two, false);
+        }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowsTile<TV, TR>(float* a, long ars, int rows, float* b, long ldb, float* c, long ldc, int kdim, bool two, bool acc)
+        where TV : struct, IVec<TV> where TR : struct, IRows
+    {
+        if (two) MkRows<TV, TR, Two>(a, ars, rows, b, ldb, c, ldc, kdim, acc);
+        else MkRows<TV, TR, One>(a, ars, rows, b, ldb, c, ldc, kdim, acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PackedTile<TV, TR>(float* a, long aks, int rows, float* b, long ldb, float* c, long ldc, int kdim, bool two, bool acc)
+        where TV : struct, IVec<TV> where TR : struct, IRows
+    {
+        if (two) MkPacked<TV, TR, Two>(a, aks, rows, b, ldb, c, ldc, kdim, acc);
+        else MkPacked<TV, TR, One>(a, aks, rows, b, ldb, c, ldc, kdim, acc);
+    }
+
+    internal interface IRows
+    {
+        static abstract int Count { get; }
+    }
+
+    private struct R4 : IRows { public static int Count => 4; }
+    private struct R8 : IRows { public static int Count => 8; }
+    private struct R12 : IRows { public static int Count => 12; }
+    private struct One : IRows { public static int Count => 1; }
+    private struct Two : IRows { public static int Count => 2; }
+
+    /// <summary>
+    /// C[TR rows × TN registers] (+)= A·B, A with strided rows (element (r, p) at a[r·ars + p]). Rows at or past
+    /// <paramref name="rows"/> read row 0 (always valid memory) and are not stored.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Mk2<TV>(int rows, float* a, long ars, long aks, float* b, long ldb, float* c, long ldc, int kdim, bool acc) where TV : struct, IVec<TV>
+    private static void MkRows<TV, TR, TN>(float* a, long ars, int rows, float* b, long ldb, float* c, long ldc, int kdim, bool acc)
+        where TV : struct, IVec<TV> where TR : struct, IRows where TN : struct, IRows
     {
         int w = TV.Count;
         var z = TV.Splat(0f);
-        var c00 = z; var c01 = z;
-        var c10 = z; var c11 = z;
-        var c20 = z; var c21 = z;
-        var c30 = z; var c31 = z;
-        var c40 = z; var c41 = z;
-        var c50 = z; var c51 = z;
-        var c60 = z; var c61 = z;
-        var c70 = z; var c71 = z;
-        if (acc)
+        TV c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+        TV c60 = z, c61 = z, c70 = z, c71 = z, c80 = z, c81 = z, c90 = z, c91 = z, ca0 = z, ca1 = z, cb0 = z, cb1 = z;
+        float* a0 = a, a1 = rows > 1 ? a + ars : a, a2 = rows > 2 ? a + 2 * ars : a, a3 = rows > 3 ? a + 3 * ars : a;
+        float* a4 = a, a5 = a, a6 = a, a7 = a, a8 = a, a9 = a, aa = a, ab = a;
+        if (TR.Count > 4)
         {
-            if (rows > 0) { c00 = TV.Load(ref c[0 * ldc]); c01 = TV.Load(ref c[0 * ldc + 1 * w]); }
-            if (rows > 1) { c10 = TV.Load(ref c[1 * ldc]); c11 = TV.Load(ref c[1 * ldc + 1 * w]); }
-            if (rows > 2) { c20 = TV.Load(ref c[2 * ldc]); c21 = TV.Load(ref c[2 * ldc + 1 * w]); }
-            if (rows > 3) { c30 = TV.Load(ref c[3 * ldc]); c31 = TV.Load(ref c[3 * ldc + 1 * w]); }
-            if (rows > 4) { c40 = TV.Load(ref c[4 * ldc]); c41 = TV.Load(ref c[4 * ldc + 1 * w]); }
-            if (rows > 5) { c50 = TV.Load(ref c[5 * ldc]); c51 = TV.Load(ref c[5 * ldc + 1 * w]); }
-            if (rows > 6) { c60 = TV.Load(ref c[6 * ldc]); c61 = TV.Load(ref c[6 * ldc + 1 * w]); }
-            if (rows > 7) { c70 = TV.Load(ref c[7 * ldc]); c71 = TV.Load(ref c[7 * ldc + 1 * w]); }
+            a4 = rows > 4 ? a + 4 * ars : a; a5 = rows > 5 ? a + 5 * ars : a; a6 = rows > 6 ? a + 6 * ars : a; a7 = rows > 7 ? a + 7 * ars : a;
         }
-        float* a0 = a; float* a1 = a + 1 * ars; float* a2 = a + 2 * ars; float* a3 = a + 3 * ars; float* a4 = a + 4 * ars; float* a5 = a + 5 * ars; float* a6 = a + 6 * ars; float* a7 = a + 7 * ars;
+        if (TR.Count > 8)
+        {
+            a8 = rows > 8 ? a + 8 * ars : a; a9 = rows > 9 ? a + 9 * ars : a; aa = rows > 10 ? a + 10 * ars : a; ab = rows > 11 ? a + 11 * ars : a;
+        }
         for (int p = 0; p < kdim; p++)
         {
-            long o = p * aks;
             var b0 = TV.Load(ref b[0]);
-            var b1 = TV.Load(ref b[1 * w]);
-            var x0 = TV.Splat(a0[o]); c00 = TV.Fma(x0, b0, c00); c01 = TV.Fma(x0, b1, c01);
-            var x1 = TV.Splat(a1[o]); c10 = TV.Fma(x1, b0, c10); c11 = TV.Fma(x1, b1, c11);
-            var x2 = TV.Splat(a2[o]); c20 = TV.Fma(x2, b0, c20); c21 = TV.Fma(x2, b1, c21);
-            var x3 = TV.Splat(a3[o]); c30 = TV.Fma(x3, b0, c30); c31 = TV.Fma(x3, b1, c31);
-            var x4 = TV.Splat(a4[o]); c40 = TV.Fma(x4, b0, c40); c41 = TV.Fma(x4, b1, c41);
-            var x5 = TV.Splat(a5[o]); c50 = TV.Fma(x5, b0, c50); c51 = TV.Fma(x5, b1, c51);
-            var x6 = TV.Splat(a6[o]); c60 = TV.Fma(x6, b0, c60); c61 = TV.Fma(x6, b1, c61);
-            var x7 = TV.Splat(a7[o]); c70 = TV.Fma(x7, b0, c70); c71 = TV.Fma(x7, b1, c71);
+            var b1 = TN.Count > 1 ? TV.Load(ref b[w]) : z;
+            TV x;
+            x = TV.Splat(a0[p]); c00 = TV.Fma(x, b0, c00); if (TN.Count > 1) c01 = TV.Fma(x, b1, c01);
+            x = TV.Splat(a1[p]); c10 = TV.Fma(x, b0, c10); if (TN.Count > 1) c11 = TV.Fma(x, b1, c11);
+            x = TV.Splat(a2[p]); c20 = TV.Fma(x, b0, c20); if (TN.Count > 1) c21 = TV.Fma(x, b1, c21);
+            x = TV.Splat(a3[p]); c30 = TV.Fma(x, b0, c30); if (TN.Count > 1) c31 = TV.Fma(x, b1, c31);
+            if (TR.Count > 4)
+            {
+                x = TV.Splat(a4[p]); c40 = TV.Fma(x, b0, c40); if (TN.Count > 1) c41 = TV.Fma(x, b1, c41);
+                x = TV.Splat(a5[p]); c50 = TV.Fma(x, b0, c50); if (TN.Count > 1) c51 = TV.Fma(x, b1, c51);
+                x = TV.Splat(a6[p]); c60 = TV.Fma(x, b0, c60); if (TN.Count > 1) c61 = TV.Fma(x, b1, c61);
+                x = TV.Splat(a7[p]); c70 = TV.Fma(x, b0, c70); if (TN.Count > 1) c71 = TV.Fma(x, b1, c71);
+            }
+            if (TR.Count > 8)
+            {
+                x = TV.Splat(a8[p]); c80 = TV.Fma(x, b0, c80); if (TN.Count > 1) c81 = TV.Fma(x, b1, c81);
+                x = TV.Splat(a9[p]); c90 = TV.Fma(x, b0, c90); if (TN.Count > 1) c91 = TV.Fma(x, b1, c91);
+                x = TV.Splat(aa[p]); ca0 = TV.Fma(x, b0, ca0); if (TN.Count > 1) ca1 = TV.Fma(x, b1, ca1);
+                x = TV.Splat(ab[p]); cb0 = TV.Fma(x, b0, cb0); if (TN.Count > 1) cb1 = TV.Fma(x, b1, cb1);
+            }
             b += ldb;
         }
-        if (rows > 0) { TV.Store(c00, ref c[0 * ldc]); TV.Store(c01, ref c[0 * ldc + 1 * w]); }
-        if (rows > 1) { TV.Store(c10, ref c[1 * ldc]); TV.Store(c11, ref c[1 * ldc + 1 * w]); }
-        if (rows > 2) { TV.Store(c20, ref c[2 * ldc]); TV.Store(c21, ref c[2 * ldc + 1 * w]); }
-        if (rows > 3) { TV.Store(c30, ref c[3 * ldc]); TV.Store(c31, ref c[3 * ldc + 1 * w]); }
-        if (rows > 4) { TV.Store(c40, ref c[4 * ldc]); TV.Store(c41, ref c[4 * ldc + 1 * w]); }
-        if (rows > 5) { TV.Store(c50, ref c[5 * ldc]); TV.Store(c51, ref c[5 * ldc + 1 * w]); }
-        if (rows > 6) { TV.Store(c60, ref c[6 * ldc]); TV.Store(c61, ref c[6 * ldc + 1 * w]); }
-        if (rows > 7) { TV.Store(c70, ref c[7 * ldc]); TV.Store(c71, ref c[7 * ldc + 1 * w]); }
+        Store<TV, TN>(c, ldc, 0, rows, c00, c01, acc);
+        Store<TV, TN>(c, ldc, 1, rows, c10, c11, acc);
+        Store<TV, TN>(c, ldc, 2, rows, c20, c21, acc);
+        Store<TV, TN>(c, ldc, 3, rows, c30, c31, acc);
+        if (TR.Count > 4)
+        {
+            Store<TV, TN>(c, ldc, 4, rows, c40, c41, acc);
+            Store<TV, TN>(c, ldc, 5, rows, c50, c51, acc);
+            Store<TV, TN>(c, ldc, 6, rows, c60, c61, acc);
+            Store<TV, TN>(c, ldc, 7, rows, c70, c71, acc);
+        }
+        if (TR.Count > 8)
+        {
+            Store<TV, TN>(c, ldc, 8, rows, c80, c81, acc);
+            Store<TV, TN>(c, ldc, 9, rows, c90, c91, acc);
+            Store<TV, TN>(c, ldc, 10, rows, ca0, ca1, acc);
+            Store<TV, TN>(c, ldc, 11, rows, cb0, cb1, acc);
+        }
     }
 
+    /// <summary>
+    /// C[TR rows × TN registers] (+)= A·B, A packed (element (r, p) at a[p·aks + r]; all TR rows readable).
+    /// Rows at or past <paramref name="rows"/> are not stored.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Mk1<TV>(int rows, float* a, long ars, long aks, float* b, long ldb, float* c, long ldc, int kdim, bool acc) where TV : struct, IVec<TV>
+    private static void MkPacked<TV, TR, TN>(float* a, long aks, int rows, float* b, long ldb, float* c, long ldc, int kdim, bool acc)
+        where TV : struct, IVec<TV> where TR : struct, IRows where TN : struct, IRows
     {
         int w = TV.Count;
         var z = TV.Splat(0f);
-        var c00 = z;
-        var c10 = z;
-        var c20 = z;
-        var c30 = z;
-        var c40 = z;
-        var c50 = z;
-        var c60 = z;
-        var c70 = z;
-        if (acc)
-        {
-            if (rows > 0) { c00 = TV.Load(ref c[0 * ldc]); }
-            if (rows > 1) { c10 = TV.Load(ref c[1 * ldc]); }
-            if (rows > 2) { c20 = TV.Load(ref c[2 * ldc]); }
-            if (rows > 3) { c30 = TV.Load(ref c[3 * ldc]); }
-            if (rows > 4) { c40 = TV.Load(ref c[4 * ldc]); }
-            if (rows > 5) { c50 = TV.Load(ref c[5 * ldc]); }
-            if (rows > 6) { c60 = TV.Load(ref c[6 * ldc]); }
-            if (rows > 7) { c70 = TV.Load(ref c[7 * ldc]); }
-        }
-        float* a0 = a; float* a1 = a + 1 * ars; float* a2 = a + 2 * ars; float* a3 = a + 3 * ars; float* a4 = a + 4 * ars; float* a5 = a + 5 * ars; float* a6 = a + 6 * ars; float* a7 = a + 7 * ars;
+        TV c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+        TV c60 = z, c61 = z, c70 = z, c71 = z, c80 = z, c81 = z, c90 = z, c91 = z, ca0 = z, ca1 = z, cb0 = z, cb1 = z;
         for (int p = 0; p < kdim; p++)
         {
-            long o = p * aks;
             var b0 = TV.Load(ref b[0]);
-            var x0 = TV.Splat(a0[o]); c00 = TV.Fma(x0, b0, c00);
-            var x1 = TV.Splat(a1[o]); c10 = TV.Fma(x1, b0, c10);
-            var x2 = TV.Splat(a2[o]); c20 = TV.Fma(x2, b0, c20);
-            var x3 = TV.Splat(a3[o]); c30 = TV.Fma(x3, b0, c30);
-            var x4 = TV.Splat(a4[o]); c40 = TV.Fma(x4, b0, c40);
-            var x5 = TV.Splat(a5[o]); c50 = TV.Fma(x5, b0, c50);
-            var x6 = TV.Splat(a6[o]); c60 = TV.Fma(x6, b0, c60);
-            var x7 = TV.Splat(a7[o]); c70 = TV.Fma(x7, b0, c70);
+            var b1 = TN.Count > 1 ? TV.Load(ref b[w]) : z;
+            TV x;
+            x = TV.Splat(a[0]); c00 = TV.Fma(x, b0, c00); if (TN.Count > 1) c01 = TV.Fma(x, b1, c01);
+            x = TV.Splat(a[1]); c10 = TV.Fma(x, b0, c10); if (TN.Count > 1) c11 = TV.Fma(x, b1, c11);
+            x = TV.Splat(a[2]); c20 = TV.Fma(x, b0, c20); if (TN.Count > 1) c21 = TV.Fma(x, b1, c21);
+            x = TV.Splat(a[3]); c30 = TV.Fma(x, b0, c30); if (TN.Count > 1) c31 = TV.Fma(x, b1, c31);
+            if (TR.Count > 4)
+            {
+                x = TV.Splat(a[4]); c40 = TV.Fma(x, b0, c40); if (TN.Count > 1) c41 = TV.Fma(x, b1, c41);
+                x = TV.Splat(a[5]); c50 = TV.Fma(x, b0, c50); if (TN.Count > 1) c51 = TV.Fma(x, b1, c51);
+                x = TV.Splat(a[6]); c60 = TV.Fma(x, b0, c60); if (TN.Count > 1) c61 = TV.Fma(x, b1, c61);
+                x = TV.Splat(a[7]); c70 = TV.Fma(x, b0, c70); if (TN.Count > 1) c71 = TV.Fma(x, b1, c71);
+            }
+            if (TR.Count > 8)
+            {
+                x = TV.Splat(a[8]); c80 = TV.Fma(x, b0, c80); if (TN.Count > 1) c81 = TV.Fma(x, b1, c81);
+                x = TV.Splat(a[9]); c90 = TV.Fma(x, b0, c90); if (TN.Count > 1) c91 = TV.Fma(x, b1, c91);
+                x = TV.Splat(a[10]); ca0 = TV.Fma(x, b0, ca0); if (TN.Count > 1) ca1 = TV.Fma(x, b1, ca1);
+                x = TV.Splat(a[11]); cb0 = TV.Fma(x, b0, cb0); if (TN.Count > 1) cb1 = TV.Fma(x, b1, cb1);
+            }
+            a += aks;
             b += ldb;
         }
-        if (rows > 0) { TV.Store(c00, ref c[0 * ldc]); }
-        if (rows > 1) { TV.Store(c10, ref c[1 * ldc]); }
-        if (rows > 2) { TV.Store(c20, ref c[2 * ldc]); }
-        if (rows > 3) { TV.Store(c30, ref c[3 * ldc]); }
-        if (rows > 4) { TV.Store(c40, ref c[4 * ldc]); }
-        if (rows > 5) { TV.Store(c50, ref c[5 * ldc]); }
-        if (rows > 6) { TV.Store(c60, ref c[6 * ldc]); }
-        if (rows > 7) { TV.Store(c70, ref c[7 * ldc]); }
+        Store<TV, TN>(c, ldc, 0, rows, c00, c01, acc);
+        Store<TV, TN>(c, ldc, 1, rows, c10, c11, acc);
+        Store<TV, TN>(c, ldc, 2, rows, c20, c21, acc);
+        Store<TV, TN>(c, ldc, 3, rows, c30, c31, acc);
+        if (TR.Count > 4)
+        {
+            Store<TV, TN>(c, ldc, 4, rows, c40, c41, acc);
+            Store<TV, TN>(c, ldc, 5, rows, c50, c51, acc);
+            Store<TV, TN>(c, ldc, 6, rows, c60, c61, acc);
+            Store<TV, TN>(c, ldc, 7, rows, c70, c71, acc);
+        }
+        if (TR.Count > 8)
+        {
+            Store<TV, TN>(c, ldc, 8, rows, c80, c81, acc);
+            Store<TV, TN>(c, ldc, 9, rows, c90, c91, acc);
+            Store<TV, TN>(c, ldc, 10, rows, ca0, ca1, acc);
+            Store<TV, TN>(c, ldc, 11, rows, cb0, cb1, acc);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<TV, TN>(float* c, long ldc, int r, int rows, TV v0, TV v1, bool acc)
+        where TV : struct, IVec<TV> where TN : struct, IRows
+    {
+        if (r >= rows) return;
+        float* p = c + r * ldc;
+        if (acc)
+        {
+            v0 = TV.Add(TV.Load(ref p[0]), v0);
+            if (TN.Count > 1) v1 = TV.Add(TV.Load(ref p[TV.Count]), v1);
+        }
+        TV.Store(v0, ref p[0]);
+        if (TN.Count > 1) TV.Store(v1, ref p[TV.Count]);
     }
 }

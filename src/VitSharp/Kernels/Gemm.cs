@@ -424,8 +424,10 @@ public static unsafe partial class Gemm
                             {
                                 int cols = Math.Min(NR, nc - jr);
                                 Tile(g.Level, ap, bBlock + (long)jr * kc, kc, crow + jr, g.Ldc, rows, cols, beta, t);
-                                if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
                             }
+                            // Bias/epilogue once per row of the whole block (still in L1/L2): one call per row
+                            // instead of one per 32-column tile, so per-call overhead stays small.
+                            if (last && finish) Finish(in g, ic + ir, rows, jc, nc, ref epi);
                         }
                     }
                     else

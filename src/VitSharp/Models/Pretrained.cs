@@ -146,8 +146,13 @@ public static class Pretrained
     /// </summary>
     public static (VisionTransformer Model, PretrainedReport Report) Create(string path, string? arch = null,
         Func<VitConfig, VitConfig>? overrides = null, PretrainedOptions? options = null)
+        => Create(CheckpointFile.Load(path), arch, overrides, options);
+
+    /// <summary>As <see cref="Create(string, string?, Func{VitConfig, VitConfig}?, PretrainedOptions?)"/>, for a checkpoint already read.</summary>
+    public static (VisionTransformer Model, PretrainedReport Report) Create(Checkpoint ckpt, string? arch = null,
+        Func<VitConfig, VitConfig>? overrides = null, PretrainedOptions? options = null)
     {
-        var ckpt = CheckpointFile.Load(path);
+        string path = ckpt.Path;
         VitConfig config;
         if (arch != null) config = ModelZoo.GetConfig(arch);
         else if (ckpt.Metadata.ConfigJson != null) config = VitConfig.FromJson(ckpt.Metadata.ConfigJson);

@@ -46,7 +46,7 @@ public sealed unsafe class VitTrainStep
 
     // Saved activations (per layer) and working buffers, all for maxBatch.
     private readonly float[] cols, emb;
-    private readonly float[][] xs, xmid, xn1, xn2, mean1, rstd1, mean2, rstd2, qkv, att, lse, hpre, hact;
+    private readonly float[][] xs, xmid, xn1, xn2, mean1, rstd1, mean2, rstd2, qkv, att, lse, hpre, hact; // hpre holds GELU'(fc1 pre-activation), all the backward needs of it
     private readonly float[] pooledRaw, pooledN, meanN, rstdN, pooledF, meanF, rstdF, preAct, logits, dlogits, rowLoss;
     private readonly float[] xnFinal, meanFinal, rstdFinal;
     private readonly float[] dx, dtmp, dxn, datt, dqkv, dh1, dfeat, dpre, dpool, dpoolN;
@@ -250,7 +250,7 @@ public sealed unsafe class VitTrainStep
             using (Profiler.Time(IdFc1))
             {
                 fixed (float* ph = hact[l])
-                    Gemm.Sgemm(false, true, rows, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluToEpilogue(ph, hidden, blk.Mlp.TanhGelu));
+                    Gemm.Sgemm(false, true, rows, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluAndGradEpilogue(ph, hidden, blk.Mlp.TanhGelu));
             }
             using (Profiler.Time(IdFc2))
             {
@@ -413,7 +413,7 @@ public sealed unsafe class VitTrainStep
             {
                 if (Trainable(fc2.Weight)) Gemm.Sgemm(true, false, d, hidden, rows, 1f, dxs, d, hact[l], hidden, 0f, G(fc2.Weight), hidden);
                 fixed (float* pre = hpre[l])
-                    Gemm.Sgemm(false, false, rows, hidden, d, 1f, dxs, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new GeluBackwardEpilogue(pre, hidden, blk.Mlp.TanhGelu));
+                    Gemm.Sgemm(false, false, rows, hidden, d, 1f, dxs, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new MulEpilogue(pre, hidden));
             }
             using (Profiler.Time(IdBwdFc1))
             {

@@ -53,22 +53,32 @@ public static class ModelLoading
         var dict = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (k, v) in canonical.Tensors) dict[k] = v;
 
+        VisionTransformer model;
         VitConfig config;
-        if (arch != null)
+        if (arch != null && !ModelZoo.Contains(arch))
         {
-            if (!ModelZoo.Contains(arch))
-            {
-                var near = ModelZoo.Suggest(arch);
-                throw new VitException($"unknown model '{arch}'{(near.Count > 0 ? $"; did you mean {string.Join(", ", near)}?" : "")}");
-            }
-            int classes = dict.TryGetValue("head.weight", out var head) ? head.Shape[0] : ModelZoo.GetConfig(arch).NumClasses;
-            config = ModelZoo.GetConfig(arch, c => c with { NumClasses = classes });
+            var near = ModelZoo.Suggest(arch);
+            throw new VitException($"unknown model '{arch}'{(near.Count > 0 ? $"; did you mean {string.Join(", ", near)}?" : "")}");
         }
-        else if (ckpt.Metadata.ConfigJson is { } json) config = VitConfig.FromJson(json);
-        else throw new VitException($"{path}: checkpoint has no model config; pass --arch NAME (e.g. vit_base_patch16_224)");
-
-        var model = new VisionTransformer(config, initialize: false);
-        model.LoadStateDict(dict, strict: true);
+        if (arch == null && ckpt.Metadata.ConfigJson is { } json)
+        {
+            // Our own checkpoint: it carries its config; the weights must fit it exactly.
+            config = VitConfig.FromJson(json);
+            model = new VisionTransformer(config, initialize: false);
+            model.LoadStateDict(dict, strict: true);
+        }
+        else
+        {
+            // Any other file (Google .npz, timm/torchvision .pth, HF safetensors): the pretrained loader maps the
+            // names and layouts, detects the architecture when --arch is absent and resamples the position
+            // embedding to the architecture's grid; the class count comes from the file's head.
+            int? classes = dict.TryGetValue("head.weight", out var head) ? head.Shape[0] : null;
+            Func<VitConfig, VitConfig>? fit = arch != null && classes is int k ? c => c with { NumClasses = k } : null;
+            var keep = weights.Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+            var filtered = new Checkpoint { Format = ckpt.Format, Path = ckpt.Path, Metadata = ckpt.Metadata, Arrays = [.. ckpt.Arrays.Where(a => keep.Contains(a.Name))] };
+            (model, _) = Pretrained.Create(filtered, arch, fit, new PretrainedOptions { Strict = true });
+            config = model.Config;
+        }
         model.Eval();
         IReadOnlyList<string>? names = ckpt.Metadata.Classes;
         if (names != null && names.Count != config.NumClasses)
