@@ -191,7 +191,7 @@ public static class ImageResize
         return v < 0 ? (byte)0 : v > 255 ? (byte)255 : (byte)v;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Horizontal(Image src, Image dst, int rowOffset, Coefficients co)
     {
         int c = src.Channels, ksize = co.KSize, outW = dst.Width;
@@ -304,7 +304,7 @@ public static class ImageResize
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Vertical(Image src, Image dst, int rowOffset, Coefficients co)
     {
         int ksize = co.KSize, rowLen = dst.Stride, stride = src.Stride;

@@ -174,7 +174,7 @@ internal static unsafe class VecElementwise
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void UnaryCore<TOp, TV>(float* x, float* y, int n) where TOp : struct, IVecUnaryOp where TV : struct, IVec<TV>
     {
         int i = 0;
@@ -182,7 +182,7 @@ internal static unsafe class VecElementwise
         for (; i < n; i++) y[i] = TOp.Apply(new V1(x[i])).V;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void BinaryCore<TOp, TV>(float* a, float* g, float* y, int n) where TOp : struct, IVecBinaryOp where TV : struct, IVec<TV>
     {
         int i = 0;
@@ -230,6 +230,7 @@ internal static unsafe class VecElementwise
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void AddCore<TV>(float* y, float* b, int n) where TV : struct, IVec<TV>
     {
         int i = 0;
@@ -345,7 +346,7 @@ public readonly unsafe struct GeluAndGradEpilogue(float* output, int ld, bool ta
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Core<TV>(float* p, float* dst, int n, bool tanh) where TV : struct, IVec<TV>
     {
         int i = 0;
@@ -390,6 +391,7 @@ public readonly unsafe struct MulEpilogue(float* factor, int ld) : IGemmEpilogue
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Core<TV>(float* p, float* f, int n) where TV : struct, IVec<TV>
     {
         int i = 0;

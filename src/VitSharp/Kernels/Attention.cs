@@ -196,7 +196,7 @@ public static unsafe class Attention
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private readonly void Run<TV>(int index) where TV : struct, IVec<TV>
         {
             int head = index / Chunks, chunk = index % Chunks;
@@ -311,7 +311,7 @@ public static unsafe class Attention
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private readonly void Run<TV>(int head) where TV : struct, IVec<TV>
         {
             int b = head / Heads, h = head % Heads, dh = Dh, nk = Nk, nq = Nq;
@@ -422,7 +422,7 @@ public static unsafe class Attention
 
     /// <summary>dst[d·lanes + i] = src[i·stride + d]·scale for i &lt; rows, zero for rows ≤ i &lt; lanes.
     /// <paramref name="zeros"/>: dh readable zeros standing in for the rows past the valid ones.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void PackTransposed<TV>(float* src, long stride, int rows, int lanes, int dh, float scale, float* dst, float* zeros)
         where TV : struct, IVec<TV>
     {
@@ -644,7 +644,7 @@ public static unsafe class Attention
     /// C[TR rows × TN registers] (+)= A·B, A with strided rows (element (r, p) at a[r·ars + p]). Rows at or past
     /// <paramref name="rows"/> read row 0 (always valid memory) and are not stored.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void MkRows<TV, TR, TN>(float* a, long ars, int rows, float* b, long ldb, float* c, long ldc, int kdim, bool acc)
         where TV : struct, IVec<TV> where TR : struct, IRows where TN : struct, IRows
     {
@@ -711,7 +711,7 @@ public static unsafe class Attention
     /// C[TR rows × TN registers] (+)= A·B, A packed (element (r, p) at a[p·aks + r]; all TR rows readable).
     /// Rows at or past <paramref name="rows"/> are not stored.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void MkPacked<TV, TR, TN>(float* a, long aks, int rows, float* b, long ldb, float* c, long ldc, int kdim, bool acc)
         where TV : struct, IVec<TV> where TR : struct, IRows where TN : struct, IRows
     {

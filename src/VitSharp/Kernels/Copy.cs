@@ -6,7 +6,7 @@ namespace VitSharp.Kernels;
 internal static unsafe class Copy
 {
     /// <summary>dst = src over <paramref name="shape"/> with per-operand strides (src strides may be 0).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Strided(ReadOnlySpan<int> shape, float* src, ReadOnlySpan<int> ss, float* dst, ReadOnlySpan<int> ds)
     {
         foreach (var d in shape) if (d == 0) return;
@@ -43,7 +43,7 @@ internal static unsafe class Copy
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Inner(float* src, int ss, float* dst, int ds, int n)
     {
         if (ss == 1 && ds == 1) { Buffer.MemoryCopy(src, dst, (long)n * 4, (long)n * 4); return; }
@@ -52,7 +52,7 @@ internal static unsafe class Copy
     }
 
     /// <summary>dst[i·dstRowStride + j] = src[i + j·srcColStride] in 32×32 tiles.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Transpose(float* src, int srcColStride, float* dst, int dstRowStride, int rows, int cols)
     {
         const int T = 32;

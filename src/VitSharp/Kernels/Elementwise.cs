@@ -263,7 +263,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>c = op(a, b) over <paramref name="shape"/> with per-operand strides (0 = broadcast).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Binary<TOp>(TOp op, ReadOnlySpan<int> shape, float* a, ReadOnlySpan<int> sa, float* b, ReadOnlySpan<int> sb,
         float* c, ReadOnlySpan<int> sc) where TOp : struct, IBinaryOp
     {
@@ -308,7 +308,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>The serial loop over already-coalesced dims (r ≥ 1).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void BinaryCoalesced<TOp>(TOp op, int r, ReadOnlySpan<int> dims, ReadOnlySpan<int> xa, ReadOnlySpan<int> xb,
         ReadOnlySpan<int> xc, float* a, float* b, float* c) where TOp : struct, IBinaryOp
     {
@@ -332,7 +332,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void BinaryInner<TOp>(TOp op, float* a, int sa, float* b, int sb, float* c, int sc, int n) where TOp : struct, IBinaryOp
     {
         if (sc == 1)
@@ -345,7 +345,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>c[i] = op(a[i], b[i]) on dense arrays.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void VV<TOp>(TOp op, float* a, float* b, float* c, int n) where TOp : struct, IBinaryOp
     {
         int i = 0;
@@ -378,7 +378,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>c[i] = op(a[i], b) (b a broadcast scalar).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void VS<TOp>(TOp op, float* a, float b, float* c, int n) where TOp : struct, IBinaryOp
     {
         int i = 0;
@@ -403,7 +403,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>c[i] = op(a, b[i]) (a a broadcast scalar).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void SV<TOp>(TOp op, float a, float* b, float* c, int n) where TOp : struct, IBinaryOp
     {
         int i = 0;
@@ -428,7 +428,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>y = op(x) over <paramref name="shape"/> with strides for x and y.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Unary<TOp>(TOp op, ReadOnlySpan<int> shape, float* x, ReadOnlySpan<int> sx, float* y, ReadOnlySpan<int> sy)
         where TOp : struct, IUnaryOp
     {
@@ -471,7 +471,7 @@ internal static unsafe class Elementwise
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void UnaryCoalesced<TOp>(TOp op, int r, ReadOnlySpan<int> dims, ReadOnlySpan<int> xx, ReadOnlySpan<int> xy,
         float* x, float* y) where TOp : struct, IUnaryOp
     {
@@ -502,7 +502,7 @@ internal static unsafe class Elementwise
     }
 
     /// <summary>y[i] = op(x[i]) on dense arrays.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void U<TOp>(TOp op, float* x, float* y, int n) where TOp : struct, IUnaryOp
     {
         int i = 0;

@@ -235,7 +235,7 @@ public static class Erf
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Run<TV>(ReadOnlySpan<float> x, Span<float> y) where TV : struct, IVec<TV>
     {
         ref float xs = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);

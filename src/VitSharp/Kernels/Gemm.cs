@@ -379,7 +379,7 @@ public static unsafe partial class Gemm
     /// packed once and then swept against kc×nc blocks of B (packed here, or taken from a PackedB); inside, each
     /// 12-row A micro-panel stays in L1 while the 32-column B micro-panels of the block stream from L2.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void ComputeRegion<TEpi>(in Args g, int i0, int i1, int j0, int j1, ref TEpi epi) where TEpi : struct, IGemmEpilogue
     {
         // Block sizes are read once: tests may retune them while other threads run GEMMs.

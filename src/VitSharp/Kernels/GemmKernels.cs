@@ -18,7 +18,7 @@ public static unsafe partial class Gemm
     /// MR×NR scratch tile for partial tiles and the narrower levels. Every path rounds identically per element
     /// within a level (same FMA chain over p, then the same C update), so results do not depend on tiling.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Tile(SimdLevel level, float* a, float* b, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
     {
         if (level == SimdLevel.Vector512)
@@ -96,7 +96,7 @@ public static unsafe partial class Gemm
     /// each row count gets its own straight-line code and edge tiles waste no FMAs.
     /// beta: 0 = overwrite (C is never read, so garbage/NaN is fine), 1 = accumulate, else C = beta·C + acc.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Kernel512<TR>(float* a, float* b, int kc, float* c, int ldc, float beta) where TR : struct, IRowCount
     {
         if (Sse.IsSupported)
@@ -178,7 +178,7 @@ public static unsafe partial class Gemm
 
     /// <summary>Vector256 6×16 sub-kernel (12 ymm accumulators, fits 16-register AVX2) over the shared packed layout;
     /// writes the product (no C read) to t with row stride NR.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Kernel256Sub(float* a, float* b, int kc, float* t)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;

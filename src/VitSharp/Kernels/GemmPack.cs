@@ -13,7 +13,7 @@ public static unsafe partial class Gemm
     /// Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into ⌈mc/MR⌉ micro-panels of MR×kc, each stored
     /// [p][MR] with missing rows zero, scaled by alpha (folding alpha here costs nothing in the kernel).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void PackA(bool transA, float* a, int lda, int i0, int mc, int p0, int kc, float alpha, float* dst, bool simd)
     {
         for (int ir = 0; ir < mc; ir += MR)
@@ -85,8 +85,35 @@ public static unsafe partial class Gemm
     /// Packs rows [p0, p0+kc) × columns [j0, j0+nc) of op(B) into ⌈nc/NR⌉ micro-panels of kc×NR, each stored
     /// [p][NR] with missing columns zero.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static void PackB(bool transB, float* b, int ldb, int p0, int kc, int j0, int nc, float* dst, bool simd)
+    {
+        int full = nc / NR;
+        if (!transB && simd && full > 0)
+        {
+            // Row p of op(B) is contiguous: read it once across all full panels (sequential reads, one page per row)
+            // rather than panel by panel (one page touch per row per panel).
+            float* src = b + (long)p0 * ldb + j0;
+            long panel = (long)kc * NR;
+            for (int p = 0; p < kc; p++, src += ldb)
+            {
+                float* d = dst + p * NR;
+                for (int q = 0; q < full; q++, d += panel)
+                {
+                    Vector256.Load(src + q * NR).Store(d);
+                    Vector256.Load(src + q * NR + 8).Store(d + 8);
+                    Vector256.Load(src + q * NR + 16).Store(d + 16);
+                    Vector256.Load(src + q * NR + 24).Store(d + 24);
+                }
+            }
+            if (full * NR == nc) return;
+            PackBPanels(transB, b, ldb, p0, kc, j0 + full * NR, nc - full * NR, dst + full * panel, simd);
+            return;
+        }
+        PackBPanels(transB, b, ldb, p0, kc, j0, nc, dst, simd);
+    }
+
+    private static void PackBPanels(bool transB, float* b, int ldb, int p0, int kc, int j0, int nc, float* dst, bool simd)
     {
         for (int jr = 0; jr < nc; jr += NR)
         {

@@ -7,7 +7,7 @@ namespace VitSharp.Kernels;
 // axpy (op(B) rows contiguous) or dot products (op(B) columns contiguous), vectorised along the contiguous side.
 public static unsafe partial class Gemm
 {
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Direct<TEpi>(ref Args g, ref TEpi epi) where TEpi : struct, IGemmEpilogue
     {
         int m = g.M, n = g.N, k = g.K;

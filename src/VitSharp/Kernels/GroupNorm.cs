@@ -90,7 +90,7 @@ public static unsafe class GroupNorm
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private readonly void Block<TV>(int index) where TV : struct, IVec<TV>
         {
             int s = index / G, g = index % G, cpg = C / G;
@@ -133,7 +133,7 @@ public static unsafe class GroupNorm
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
         private readonly void Block<TV>(int index) where TV : struct, IVec<TV>
         {
             int s = index / G, g = index % G, cpg = C / G;

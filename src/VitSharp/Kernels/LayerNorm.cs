@@ -162,7 +162,7 @@ public static unsafe class LayerNorm
         return s;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Row<TV>(float* x, float* w, float* b, float* y, int n, float eps, out float mean, out float rstd) where TV : struct, IVec<TV>
     {
         mean = RowSum<TV>(x, n) / n;
@@ -188,7 +188,7 @@ public static unsafe class LayerNorm
     }
 
     // dx = rstd · (g·w − mean(g·w) − x̂ · mean(g·w·x̂)); dw += g·x̂; db += g.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void BackRow<TV>(float* x, float* w, float mean, float rstd, float* g, float* dx, float* dw, float* db, int n) where TV : struct, IVec<TV>
     {
         var vm = TV.Splat(mean);

@@ -13,7 +13,7 @@ internal static unsafe class Reduce
     private const int Block = 1024;
 
     /// <summary>Sum of n dense floats (float vector partials per block, blocks added in double).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static double Sum(float* p, long n)
     {
         double total = 0;
@@ -66,7 +66,7 @@ internal static unsafe class Reduce
     /// Column tiles accumulate in float registers over blocks of <see cref="RowBlock"/> rows, then each block's
     /// partial sums are added in double: one load and one add per element, and no drift over long reductions.
     /// </remarks>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void SumMiddle(float* x, int outer, int d, int inner, float* y, float scale)
     {
         var level = Cpu.Level;
@@ -90,7 +90,7 @@ internal static unsafe class Reduce
 
     private const int RowBlock = 64;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Columns512(float* x, int d, int stride, float* y, float scale)
     {
         double* acc = stackalloc double[64];
@@ -119,7 +119,7 @@ internal static unsafe class Reduce
         (Vector512.Load(acc + 8) + Vector512.WidenUpper(v)).Store(acc + 8);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Columns256(float* x, int d, int stride, float* y, float scale)
     {
         double* acc = stackalloc double[32];
@@ -184,7 +184,7 @@ internal static unsafe class Reduce
     }
 
     /// <summary>Max over d rows of one 16-column tile; false (nothing written) when the tile holds a NaN.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static bool Columns512Max(float* x, int d, int stride, float* y, int* index)
     {
         var m = Vector512.Load(x);
@@ -205,7 +205,7 @@ internal static unsafe class Reduce
         return true;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static bool Columns256Max(float* x, int d, int stride, float* y, int* index)
     {
         var m = Vector256.Load(x);
@@ -232,7 +232,7 @@ internal static unsafe class Reduce
     /// the lanes are combined taking the smallest index among those holding the overall max. Rows containing
     /// NaN are redone by the scalar loop so NaN semantics match torch.
     /// </remarks>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static float MaxLast(float* p, int n, out int index)
     {
         var level = Cpu.Level;

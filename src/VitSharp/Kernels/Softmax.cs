@@ -143,7 +143,7 @@ public static unsafe class Softmax
         for (; i < n; i++) y[i] *= a;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Row<TV>(float* x, float* y, int n, bool log) where TV : struct, IVec<TV>
     {
         float m = RowMax<TV>(x, n);
@@ -162,7 +162,7 @@ public static unsafe class Softmax
     }
 
     /// <summary>Softmax down the columns of a (dim × inner) block, lanes across inner.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Cols<TV>(float* x, float* y, int dim, int inner, bool log) where TV : struct, IVec<TV>
     {
         int c = 0;
@@ -199,7 +199,7 @@ public static unsafe class Softmax
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Back<TV>(float* y, float* g, float* dx, int dim, int inner, bool log) where TV : struct, IVec<TV>
     {
         if (inner == 1)

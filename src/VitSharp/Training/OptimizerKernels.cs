@@ -68,7 +68,7 @@ internal static unsafe class OptimizerKernels
 
     // torch 1.13 _single_tensor_sgd, elementwise:
     //   d = g + wd*p;  buf = first ? d : buf*momentum + (1-dampening)*d;  d = nesterov ? d + momentum*buf : buf;  p += -lr*d
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void SgdRange(SgdArgs a)
     {
         int i = 0, n = a.N;
@@ -126,7 +126,7 @@ internal static unsafe class OptimizerKernels
     // torch 1.13 _single_tensor_adamw, elementwise:
     //   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;  vmax = max(vmax, v) (amsgrad)
     //   p += -lr/bc1 * m / (sqrt(v or vmax)/sqrt(bc2) + eps)
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void AdamRange(AdamArgs a)
     {
         int i = 0, n = a.N;

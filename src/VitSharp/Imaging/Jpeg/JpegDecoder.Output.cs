@@ -140,7 +140,7 @@ internal sealed unsafe partial class JpegDecoder
         _outRow = y;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void YccToRgbRow(byte* yp, byte* cbp, byte* crp, byte* o, int w)
     {
         fixed (int* crr = CrR, cbb = CbB, crg = CrG, cbg = CbG)
@@ -191,7 +191,7 @@ internal sealed unsafe partial class JpegDecoder
 
     /// <summary>Produces output row <paramref name="y"/> of component <paramref name="c"/> at full resolution,
     /// with libjpeg-turbo's choice of upsampler (fancy triangle filters where it uses them, box otherwise).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private byte* UpsampleRow(Component c, int y, byte* tmp)
     {
         int hf = _maxH / c.H, vf = _maxV / c.V;

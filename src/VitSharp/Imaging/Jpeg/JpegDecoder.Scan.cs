@@ -110,7 +110,7 @@ internal sealed unsafe partial class JpegDecoder
 
     /// <summary>Huffman-decodes one sequential block; returns whether any AC coefficient is non-zero.
     /// The bit buffer lives in locals here so the JIT keeps it in registers.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private bool DecodeSequential(Component c, short* blk)
     {
         var dc = _dcTables[c.DcTable]!;

@@ -41,7 +41,7 @@ internal static unsafe class JpegIdct
     }
 
     /// <summary>Dequantises one 8×8 block of natural-order coefficients and writes 8 rows of 8 samples.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Transform(short* coef, ushort* quant, byte* output, int stride, byte* range)
     {
         int* ws = stackalloc int[64];

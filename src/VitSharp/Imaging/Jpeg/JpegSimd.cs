@@ -101,7 +101,7 @@ internal static unsafe class JpegSimd
     private static Vector256<int> Limit(Vector256<int> x) =>
         Vector256.Min(Vector256.Max(Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(x, 22), 22) + Vector256.Create(128), Vector256<int>.Zero), Vector256.Create(255));
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Idct(short* coef, int* quant, byte* output, int stride)
     {
         var v0 = Avx2.ConvertToVector256Int32(coef) * Avx.LoadVector256(quant);
@@ -137,7 +137,7 @@ internal static unsafe class JpegSimd
     /// out[2i] = (3cs[i] + cs[i-1] + rE) &gt;&gt; sh, out[2i+1] = (3cs[i] + cs[i+1] + rO) &gt;&gt; sh, for i &lt; pairs
     /// (rounded up to 16; callers leave room).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void FancyDouble(short* cs, byte* o, int pairs, short rE, short rO, [ConstantExpected] byte sh)
     {
         var re = Vector256.Create(rE);
@@ -159,7 +159,7 @@ internal static unsafe class JpegSimd
     }
 
     /// <summary>cs[i] = m·a[i] + b[i] for i &lt; n (b may be null for m=1, plain widening).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void ColumnSums(byte* a, byte* b, short* cs, int n)
     {
         int i = 0;
@@ -202,7 +202,7 @@ internal static unsafe class JpegSimd
     }
 
     /// <summary>YCbCr→RGB with libjpeg's 16-bit fixed-point formulas for the first w - (w % 16) pixels; returns how many.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static int YccToRgb(byte* yp, byte* cbp, byte* crp, byte* o, int w)
     {
         var m = Masks;
