@@ -149,6 +149,7 @@ internal static class BenchGemmCommand
         yield return new AttentionShape("vit-b b1", 1, 12, 197, 64);
         yield return new AttentionShape("vit-ti b1", 1, 3, 197, 64);
         yield return new AttentionShape("vit-ti b8", 8, 3, 197, 64);
+        yield return new AttentionShape("vit-ti b32", 32, 3, 197, 64);
         yield return new AttentionShape("mnist b128", 128, 4, 50, 32);
         yield return new AttentionShape("demo b128", 128, 4, 17, 24);
     }

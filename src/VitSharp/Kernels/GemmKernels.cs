@@ -20,15 +20,25 @@ public static unsafe partial class Gemm
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Tile(SimdLevel level, float* a, float* b, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
+        => Tile(level, a, MR, b, NR, kc, c, ldc, rows, cols, beta, t);
+
+    /// <summary>
+    /// <see cref="Tile(SimdLevel, float*, float*, int, float*, int, int, int, float, float*)"/> with operands read
+    /// in place: A's MR values for step p start at a + p·aStep (MR for a packed micro-panel, lda for a transposed
+    /// A read where it lies), B's NR values at b + p·bStep (NR packed, ldb for a row-major B). Strided operands are
+    /// only passed at the Vector512 level and with full B panels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tile(SimdLevel level, float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
     {
         if (level == SimdLevel.Vector512)
         {
             if (cols == NR)
             {
-                Kernel512Rows(rows, a, b, kc, c, ldc, beta);
+                Kernel512Rows(rows, a, aStep, b, bStep, kc, c, ldc, beta);
                 return;
             }
-            Kernel512Rows(rows, a, b, kc, t, NR, 0f);
+            Kernel512Rows(rows, a, aStep, b, bStep, kc, t, NR, 0f);
         }
         else if (level == SimdLevel.Vector256)
         {
@@ -97,7 +107,7 @@ public static unsafe partial class Gemm
     /// beta: 0 = overwrite (C is never read, so garbage/NaN is fine), 1 = accumulate, else C = beta·C + acc.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512<TR>(float* a, float* b, int kc, float* c, int ldc, float beta) where TR : struct, IRowCount
+    private static void Kernel512<TR>(float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, float beta) where TR : struct, IRowCount
     {
         if (Sse.IsSupported)
         {
@@ -126,8 +136,8 @@ public static unsafe partial class Gemm
             if (TR.Count > 9) { x = Vector512.Create(a[9]); c90 = Avx512F.FusedMultiplyAdd(x, b0, c90); c91 = Avx512F.FusedMultiplyAdd(x, b1, c91); }
             if (TR.Count > 10) { x = Vector512.Create(a[10]); c100 = Avx512F.FusedMultiplyAdd(x, b0, c100); c101 = Avx512F.FusedMultiplyAdd(x, b1, c101); }
             if (TR.Count > 11) { x = Vector512.Create(a[11]); c110 = Avx512F.FusedMultiplyAdd(x, b0, c110); c111 = Avx512F.FusedMultiplyAdd(x, b1, c111); }
-            a += MR;
-            b += NR;
+            a += aStep;
+            b += bStep;
         }
         Store512(c, c00, c01, beta);
         if (TR.Count > 1) Store512(c + 1 * ldc, c10, c11, beta);
@@ -143,22 +153,22 @@ public static unsafe partial class Gemm
         if (TR.Count > 11) Store512(c + 11 * ldc, c110, c111, beta);
     }
 
-    private static void Kernel512Rows(int rows, float* a, float* b, int kc, float* c, int ldc, float beta)
+    private static void Kernel512Rows(int rows, float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, float beta)
     {
         switch (rows)
         {
-            case 1: Kernel512<R1>(a, b, kc, c, ldc, beta); break;
-            case 2: Kernel512<R2>(a, b, kc, c, ldc, beta); break;
-            case 3: Kernel512<R3>(a, b, kc, c, ldc, beta); break;
-            case 4: Kernel512<R4>(a, b, kc, c, ldc, beta); break;
-            case 5: Kernel512<R5>(a, b, kc, c, ldc, beta); break;
-            case 6: Kernel512<R6>(a, b, kc, c, ldc, beta); break;
-            case 7: Kernel512<R7>(a, b, kc, c, ldc, beta); break;
-            case 8: Kernel512<R8>(a, b, kc, c, ldc, beta); break;
-            case 9: Kernel512<R9>(a, b, kc, c, ldc, beta); break;
-            case 10: Kernel512<R10>(a, b, kc, c, ldc, beta); break;
-            case 11: Kernel512<R11>(a, b, kc, c, ldc, beta); break;
-            case 12: Kernel512<R12>(a, b, kc, c, ldc, beta); break;
+            case 1: Kernel512<R1>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 2: Kernel512<R2>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 3: Kernel512<R3>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 4: Kernel512<R4>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 5: Kernel512<R5>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 6: Kernel512<R6>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 7: Kernel512<R7>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 8: Kernel512<R8>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 9: Kernel512<R9>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 10: Kernel512<R10>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 11: Kernel512<R11>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 12: Kernel512<R12>(a, aStep, b, bStep, kc, c, ldc, beta); break;
             default: throw new ArgumentOutOfRangeException(nameof(rows));
         }
     }

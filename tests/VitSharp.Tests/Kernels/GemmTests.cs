@@ -102,7 +102,7 @@ public class GemmTests
     [Fact]
     public void LargerThanOneBlock_EachSimdLevel()
     {
-        // Crosses the KC, MC and panel boundaries (k > 256, m > 192) with ragged edges everywhere.
+        // Crosses the KC (384), MC and panel boundaries with ragged edges everywhere.
         foreach (var level in Levels())
         {
             Cpu.With(level, () =>
@@ -135,6 +135,54 @@ public class GemmTests
         }
         finally
         {
+            Gemm.MC = mc;
+            Gemm.NC = nc;
+            Gemm.LoopOrder = order;
+        }
+    }
+
+    [Fact]
+    public void OperandsReadInPlace_MatchPackedBitForBit()
+    {
+        // Row-major B and transposed A may be read where they lie (Vector512 only); the FMA order per element is the
+        // same as with packing, so every mode must agree exactly, and with the reference.
+        if (Cpu.Detected < SimdLevel.Vector512) return;
+        int direct = Gemm.DirectOperands, mc = Gemm.MC, nc = Gemm.NC, order = Gemm.LoopOrder;
+        try
+        {
+            Cpu.With(SimdLevel.Vector512, () =>
+            {
+                var shapes = new[] { (true, false, 61, 97, 800), (false, false, 130, 161, 300), (true, false, 7, 33, 1000), (true, true, 40, 70, 90), (false, false, 197, 64, 513) };
+                foreach (var (ta, tb, m, n, k) in shapes)
+                {
+                    foreach (float alpha in new[] { 1f, 0.5f })
+                    {
+                        float[]? first = null;
+                        foreach (var (d, o, small) in new[] { (0, 0, false), (1, 0, false), (2, 0, false), (3, 0, false), (3, 1, true), (1, 0, true) })
+                        {
+                            Gemm.DirectOperands = d;
+                            Gemm.LoopOrder = o;
+                            Gemm.MC = small ? 24 : mc;
+                            Gemm.NC = small ? 64 : nc;
+                            var rng = new Random(5);
+                            int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+                            var a = RandomArray(rng, (ta ? k : m) * lda);
+                            var b = RandomArray(rng, (tb ? n : k) * ldb);
+                            var c = RandomArray(rng, m * ldc);
+                            var expected = Reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, 1f, c, ldc);
+                            Gemm.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, 1f, c, ldc);
+                            string what = $"direct={d} order={o} small={small} ta={ta} tb={tb} m={m} n={n} k={k} alpha={alpha}";
+                            AssertClose(expected, c, m, n, ldc, k, what);
+                            if (first == null) first = c;
+                            else Assert.True(first.AsSpan().SequenceEqual(c), what + ": differs from the packed result");
+                        }
+                    }
+                }
+            });
+        }
+        finally
+        {
+            Gemm.DirectOperands = direct;
             Gemm.MC = mc;
             Gemm.NC = nc;
             Gemm.LoopOrder = order;
