@@ -169,9 +169,9 @@ internal static class BenchModelCommand
         if (profile != null)
         {
             Console.WriteLine(string.Format(inv, "  profile ({0:F2} ms per step measured with timers on):", profile.Seconds / profile.Reps * 1e3));
-            Console.WriteLine($"    {"op",-28} {"calls",7} {"ms/step",9} {"share",7}");
+            Console.WriteLine($"    {"op",-34} {"calls",7} {"ms/step",9} {"share",7}");
             foreach (var e in profile.Entries)
-                Console.WriteLine(string.Format(inv, "    {0,-28} {1,7:F1} {2,9:F3} {3,7:P1}", e.Name, (double)e.Calls / profile.Reps, e.Seconds / profile.Reps * 1e3, e.Seconds / profile.Seconds));
+                Console.WriteLine(string.Format(inv, "    {0,-34} {1,7:F1} {2,9:F3} {3,7:P1}", e.Name, (double)e.Calls / profile.Reps, e.Seconds / profile.Reps * 1e3, e.Seconds / profile.Seconds));
         }
     }
 

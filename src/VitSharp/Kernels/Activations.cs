@@ -365,8 +365,7 @@ public readonly unsafe struct GeluAndGradEpilogue(float* output, int ld, bool ta
             return;
         }
         // GELU(x) = x·Φ(x), GELU'(x) = Φ(x) + x·φ(x)
-        var cdf = TV.Fma(VMath.Erf(TV.Mul(x, TV.Splat(0.70710678118654752f))), TV.Splat(0.5f), TV.Splat(0.5f));
-        var pdf = TV.Mul(VMath.Exp(TV.Mul(TV.Mul(x, x), TV.Splat(-0.5f))), TV.Splat(0.39894228040143268f));
+        var cdf = VMath.NormalCdfPdf(x, out var pdf);
         TV.Store(TV.Mul(x, cdf), ref *dst);
         TV.Store(TV.Fma(x, pdf, cdf), ref *p);
     }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace VitSharp.Kernels;
 
@@ -132,6 +133,55 @@ public static unsafe partial class Gemm
                 Level = Cpu.Level,
             };
             Run(ref g, ref epilogue, Workers.InsideJob ? 1 : Workers.ThreadCount);
+        }
+    }
+
+    /// <summary>
+    /// C = alpha·op(A)·op(B) + beta·C and, in the same pass, rowSums[i] = Σ_p op(A)[i, p] (overwritten), summed from
+    /// the packed A panels while they are in L1. For a Linear layer's backward, dW = dYᵀ·X with op(A) = dYᵀ makes
+    /// rowSums the bias gradient, saving a separate pass over dY.
+    /// </summary>
+    public static void SgemmWithRowSums(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc, Span<float> rowSums)
+    {
+        Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, 0);
+        if (rowSums.Length != m) throw new ArgumentException($"Gemm.SgemmWithRowSums: rowSums has {rowSums.Length} elements, expected m={m}");
+        if (m == 0) return;
+        if (n == 0 || k == 0 || alpha != 1f)
+        {
+            // Nothing is packed (or the packed panels are scaled): sum op(A) directly.
+            Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            for (int i = 0; i < m; i++)
+            {
+                float sum = 0f;
+                for (int p = 0; p < k; p++) sum += transA ? a[p * lda + i] : a[i * lda + p];
+                rowSums[i] = sum;
+            }
+            return;
+        }
+        fixed (float* pa = a, pb = b, pc = c, ps = rowSums)
+        {
+            var g = new Args
+            {
+                TransA = transA,
+                TransB = transB,
+                M = m,
+                N = n,
+                K = k,
+                Alpha = alpha,
+                Beta = beta,
+                A = pa,
+                Lda = lda,
+                B = pb,
+                Ldb = ldb,
+                C = pc,
+                Ldc = ldc,
+                Kc = KC,
+                Level = Cpu.Level,
+                RowSums = ps,
+            };
+            var epi = default(NoEpilogue);
+            Run(ref g, ref epi, Workers.InsideJob ? 1 : Workers.ThreadCount);
         }
     }
 
@@ -281,6 +331,7 @@ public static unsafe partial class Gemm
         // a pass over an operand that each element of is used only n (or m) times: the weight-gradient GEMMs with
         // k = batch·tokens are dominated by it.
         public bool DirectA, DirectB;
+        public float* RowSums; // Σ_p op(A)[i, p] wanted (SgemmWithRowSums); needs packed A with alpha 1
     }
 
     private static void Run<TEpi>(ref Args g, ref TEpi epi, int threads) where TEpi : struct, IGemmEpilogue
@@ -294,11 +345,12 @@ public static unsafe partial class Gemm
         if (g.PB == null && (g.M == 1 || g.N == 1 || g.K == 1 || work <= DirectThreshold))
         {
             Direct(ref g, ref epi);
+            if (g.RowSums != null) SumRows(in g);
             return;
         }
         bool v512 = g.Level == SimdLevel.Vector512;
         g.DirectB = v512 && g.PB == null && !g.TransB && (DirectOperands & 1) != 0;
-        g.DirectA = v512 && g.TransA && g.Alpha == 1f && (DirectOperands & 2) != 0;
+        g.DirectA = v512 && g.TransA && g.Alpha == 1f && g.RowSums == null && (DirectOperands & 2) != 0;
         if (work < ParallelThreshold) threads = 1;
         if (threads == 1)
         {
@@ -415,7 +467,12 @@ public static unsafe partial class Gemm
                 int kc = Math.Min(g.Kc, g.K - pc);
                 float beta = pc == 0 ? g.Beta : 1f;
                 bool last = pc + kc >= g.K;
-                if (!directA) PackA(g.TransA, g.A, g.Lda, ic, mc, pc, kc, g.Alpha, pa, simd);
+                if (!directA)
+                {
+                    PackA(g.TransA, g.A, g.Lda, ic, mc, pc, kc, g.Alpha, pa, simd);
+                    // Row sums come from the region holding column 0: every row is in exactly one such region.
+                    if (g.RowSums != null && j0 == 0) AddPanelSums(pa, mc, kc, g.RowSums + ic, pc == 0);
+                }
                 for (int jc = j0; jc < j1; jc += NC)
                 {
                     int nc = Math.Min(NC, j1 - jc);
@@ -474,6 +531,41 @@ public static unsafe partial class Gemm
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>sums[i] (=, or += when not first) Σ_p of row i of the packed A block (mc rows, kc steps).</summary>
+    private static void AddPanelSums(float* pa, int mc, int kc, float* sums, bool first)
+    {
+        float* t = stackalloc float[MR];
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            float* panel = pa + (long)ir * kc;
+            var s0 = Vector128<float>.Zero;
+            var s1 = s0;
+            var s2 = s0;
+            for (int p = 0; p < kc; p++, panel += MR)
+            {
+                s0 += Vector128.Load(panel);
+                s1 += Vector128.Load(panel + 4);
+                s2 += Vector128.Load(panel + 8);
+            }
+            s0.Store(t);
+            s1.Store(t + 4);
+            s2.Store(t + 8);
+            int rows = Math.Min(MR, mc - ir);
+            for (int r = 0; r < rows; r++) sums[ir + r] = first ? t[r] : sums[ir + r] + t[r];
+        }
+    }
+
+    /// <summary>Row sums of op(A) for the unpacked small-problem path.</summary>
+    private static void SumRows(in Args g)
+    {
+        for (int i = 0; i < g.M; i++)
+        {
+            float sum = 0f;
+            for (int p = 0; p < g.K; p++) sum += g.TransA ? g.A[(long)p * g.Lda + i] : g.A[(long)i * g.Lda + p];
+            g.RowSums[i] = sum;
         }
     }
 

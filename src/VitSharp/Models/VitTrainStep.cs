@@ -29,13 +29,12 @@ public sealed unsafe class VitTrainStep
     private static readonly int IdFc1 = Profiler.Register("gemm fc1 +gelu");
     private static readonly int IdFc2 = Profiler.Register("gemm fc2 +residual");
     private static readonly int IdHeadFwd = Profiler.Register("pool+norm+head");
-    private static readonly int IdBwdFc2 = Profiler.Register("bwd gemm fc2 (dW, dX +gelu')");
-    private static readonly int IdBwdFc1 = Profiler.Register("bwd gemm fc1 (dW, dX)");
-    private static readonly int IdBwdProj = Profiler.Register("bwd gemm proj (dW, dX)");
-    private static readonly int IdBwdQkv = Profiler.Register("bwd gemm qkv (dW, dX)");
+    private static readonly int IdBwdFc2 = Profiler.Register("bwd gemm fc2 (dW+db, dX +gelu')");
+    private static readonly int IdBwdFc1 = Profiler.Register("bwd gemm fc1 (dW+db, dX)");
+    private static readonly int IdBwdProj = Profiler.Register("bwd gemm proj (dW+db, dX)");
+    private static readonly int IdBwdQkv = Profiler.Register("bwd gemm qkv (dW+db, dX)");
     private static readonly int IdBwdAttn = Profiler.Register("bwd attention (fused)");
     private static readonly int IdBwdLn = Profiler.Register("bwd layer_norm +residual");
-    private static readonly int IdBias = Profiler.Register("bwd bias sums");
     private static readonly int IdBwdEmb = Profiler.Register("bwd patch_embed/pos/cls");
     private static readonly int IdLoss = Profiler.Register("loss + head backward");
 
@@ -411,19 +410,14 @@ public sealed unsafe class VitTrainStep
             // MLP: dx is dL/d(block output) = dL/d(fc2 output) (the residual passes it through unchanged).
             using (Profiler.Time(IdBwdFc2))
             {
-                if (Trainable(fc2.Weight)) Gemm.Sgemm(true, false, d, hidden, rows, 1f, dxs, d, hact[l], hidden, 0f, G(fc2.Weight), hidden);
+                WeightAndBiasGrad(fc2, dxs, d, hact[l], hidden, rows);
                 fixed (float* pre = hpre[l])
                     Gemm.Sgemm(false, false, rows, hidden, d, 1f, dxs, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new MulEpilogue(pre, hidden));
             }
             using (Profiler.Time(IdBwdFc1))
             {
-                if (Trainable(fc1.Weight)) Gemm.Sgemm(true, false, hidden, d, rows, 1f, dh1, hidden, xn2[l], d, 0f, G(fc1.Weight), d);
+                WeightAndBiasGrad(fc1, dh1, hidden, xn2[l], d, rows);
                 Gemm.Sgemm(false, false, rows, d, hidden, 1f, dh1, hidden, W(fc1.Weight), d, 0f, dxn, d);
-            }
-            using (Profiler.Time(IdBias))
-            {
-                if (fc2.Bias != null && Trainable(fc2.Bias)) ColSum(dxs, rows, d, G(fc2.Bias));
-                if (fc1.Bias != null && Trainable(fc1.Bias)) ColSum(dh1.AsSpan(0, rows * hidden), rows, hidden, G(fc1.Bias));
             }
             using (Profiler.Time(IdBwdLn))
             {
@@ -436,10 +430,9 @@ public sealed unsafe class VitTrainStep
             var projL = blk.Attn.Proj;
             using (Profiler.Time(IdBwdProj))
             {
-                if (Trainable(projL.Weight)) Gemm.Sgemm(true, false, d, d, rows, 1f, dxs, d, att[l], d, 0f, G(projL.Weight), d);
+                WeightAndBiasGrad(projL, dxs, d, att[l], d, rows);
                 Gemm.Sgemm(false, false, rows, d, d, 1f, dxs, d, W(projL.Weight), d, 0f, datt, d);
             }
-            using (Profiler.Time(IdBias)) if (projL.Bias != null && Trainable(projL.Bias)) ColSum(dxs, rows, d, G(projL.Bias));
             using (Profiler.Time(IdBwdAttn))
             {
                 fixed (float* pq = qkv[l], po = att[l], pl = lse[l], pdo = datt, pdq = dqkv)
@@ -450,10 +443,9 @@ public sealed unsafe class VitTrainStep
             }
             using (Profiler.Time(IdBwdQkv))
             {
-                if (Trainable(qkvL.Weight)) Gemm.Sgemm(true, false, 3 * d, d, rows, 1f, dqkv, 3 * d, xn1[l], d, 0f, G(qkvL.Weight), d);
+                WeightAndBiasGrad(qkvL, dqkv, 3 * d, xn1[l], d, rows);
                 Gemm.Sgemm(false, false, rows, d, 3 * d, 1f, dqkv, 3 * d, W(qkvL.Weight), d, 0f, dxn, d);
             }
-            using (Profiler.Time(IdBias)) if (qkvL.Bias != null && Trainable(qkvL.Bias)) ColSum(dqkv.AsSpan(0, rows * 3 * d), rows, 3 * d, G(qkvL.Bias));
             using (Profiler.Time(IdBwdLn))
             {
                 LayerNorm.Backward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), mean1[l], rstd1[l], dxn.AsSpan(0, rows * d), dtmp, GOpt(blk.Norm1.Weight), GOpt(blk.Norm1.Bias), rows, d);
@@ -531,6 +523,18 @@ public sealed unsafe class VitTrainStep
     private Span<float> G(Parameter p) => grads[p.Value].AsSpan();
 
     private Span<float> GOpt(Parameter p) => p.RequiresGrad ? G(p) : default;
+
+    /// <summary>
+    /// A Linear layer's parameter gradients from its output gradient dY (rows × outF) and input X (rows × inF):
+    /// dW = dYᵀ·X and db = Σ_rows dY, the bias sums taken from the GEMM's packed dYᵀ panels (no second pass over dY).
+    /// </summary>
+    private void WeightAndBiasGrad(Linear layer, ReadOnlySpan<float> dy, int outF, ReadOnlySpan<float> x, int inF, int rows)
+    {
+        bool w = Trainable(layer.Weight), bias = layer.Bias != null && Trainable(layer.Bias);
+        if (w && bias) Gemm.SgemmWithRowSums(true, false, outF, inF, rows, 1f, dy, outF, x, inF, 0f, G(layer.Weight), inF, G(layer.Bias!));
+        else if (w) Gemm.Sgemm(true, false, outF, inF, rows, 1f, dy, outF, x, inF, 0f, G(layer.Weight), inF);
+        else if (bias) ColSum(dy[..(rows * outF)], rows, outF, G(layer.Bias!));
+    }
 
     private static void ColSum(ReadOnlySpan<float> src, int rows, int colsN, Span<float> dst)
     {

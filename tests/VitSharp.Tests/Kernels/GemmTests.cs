@@ -189,6 +189,38 @@ public class GemmTests
         }
     }
 
+    [Fact]
+    public void RowSums_OfOpA_AlongsideTheProduct()
+    {
+        // dW = dYᵀ·X with db = Σ_rows dY: the sums come from the packed panels, for every split and level.
+        foreach (var level in Levels())
+        {
+            Cpu.With(level, () =>
+            {
+                var rng = new Random(11);
+                foreach (var (ta, m, n, k, alpha) in new[] { (true, 128, 512, 700, 1f), (true, 37, 300, 1000, 1f), (false, 61, 33, 513, 1f), (true, 5, 7, 9, 1f), (true, 40, 50, 60, 0.5f) })
+                {
+                    int lda = (ta ? m : k) + 1, ldb = n, ldc = n;
+                    var a = RandomArray(rng, (ta ? k : m) * lda);
+                    var b = RandomArray(rng, k * ldb);
+                    var c = RandomArray(rng, m * ldc, float.NaN);
+                    var sums = RandomArray(rng, m, float.NaN);
+                    var expected = Reference(ta, false, m, n, k, alpha, a, lda, b, ldb, 0f, c, ldc);
+                    Gemm.SgemmWithRowSums(ta, false, m, n, k, alpha, a, lda, b, ldb, 0f, c, ldc, sums);
+                    string what = $"{level} ta={ta} m={m} n={n} k={k} alpha={alpha}";
+                    AssertClose(expected, c, m, n, ldc, k, what);
+                    for (int i = 0; i < m; i++)
+                    {
+                        double e = 0, mag = 0;
+                        for (int p = 0; p < k; p++) { double v = ta ? a[p * lda + i] : a[i * lda + p]; e += v; mag += Math.Abs(v); }
+                        Assert.True(Math.Abs(e - sums[i]) <= 1e-6 * mag + 1e-6, $"{what}: sum[{i}] = {sums[i]}, expected {e}");
+                    }
+                }
+            });
+        }
+        Assert.Throws<ArgumentException>(() => Gemm.SgemmWithRowSums(true, false, 4, 4, 4, 1f, new float[16], 4, new float[16], 4, 0f, new float[16], 4, new float[3]));
+    }
+
     [Theory]
     [InlineData(1f, 0f)]
     [InlineData(2.5f, 0f)]
