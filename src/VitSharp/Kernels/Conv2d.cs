@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace VitSharp.Kernels;
 
 /// <summary>Geometry of a 2-D convolution or pooling window over one (C, H, W) image.</summary>
@@ -72,26 +75,41 @@ public static class Conv2dKernels
     /// With <paramref name="scatter"/> the data moves the other way (x is written; pixels outside the patch grid
     /// are left untouched, so the caller zeroes x first).
     /// </summary>
-    public static void Patches(Span<float> x, int n, in ConvGeometry g, Span<float> a, bool scatter)
+    public static unsafe void Patches(Span<float> x, int n, in ConvGeometry g, Span<float> a, bool scatter)
     {
         int k = g.KH, kw = g.KW, rowLen = g.C * k * kw;
-        for (int s = 0; s < n; s++)
+        long imgLen = (long)g.C * g.H * g.W;
+        // The loops below index with raw pointers (thousands of kw-float lines per image): check the extents once.
+        long lastLine = ((long)(g.C - 1) * g.H + (long)(g.OH - 1) * g.Stride + k - 1) * g.W + (long)(g.OW - 1) * g.Stride + kw;
+        if (n > 0 && (x.Length < (n - 1) * imgLen + lastLine || a.Length < (long)n * g.OH * g.OW * rowLen))
+            throw new ArgumentException($"patches: spans too short for {n} images of {g.C}×{g.H}×{g.W} in {g.OH}×{g.OW} patches of {k}×{kw}");
+        fixed (float* px0 = x, pa0 = a)
         {
-            var img = x.Slice(s * g.C * g.H * g.W, g.C * g.H * g.W);
-            for (int py = 0; py < g.OH; py++)
+            for (int s = 0; s < n; s++)
             {
-                for (int px = 0; px < g.OW; px++)
+                PatchesOf(px0 + s * imgLen, pa0 + (long)s * g.OH * g.OW * rowLen, g, scatter);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void PatchesOf(float* img, float* rows, in ConvGeometry g, bool scatter)
+    {
+        int k = g.KH, kw = g.KW, rowLen = g.C * k * kw;
+        bool v16 = kw == 16 && Vector512.IsHardwareAccelerated;
+        for (int py = 0; py < g.OH; py++)
+        {
+            for (int px = 0; px < g.OW; px++)
+            {
+                float* row = rows + ((long)py * g.OW + px) * rowLen;
+                for (int c = 0; c < g.C; c++)
                 {
-                    var row = a.Slice(((s * g.OH + py) * g.OW + px) * rowLen, rowLen);
-                    int o = 0;
-                    for (int c = 0; c < g.C; c++)
+                    float* line = img + ((long)c * g.H + py * g.Stride) * g.W + px * g.Stride;
+                    for (int ky = 0; ky < k; ky++, row += kw, line += g.W)
                     {
-                        for (int ky = 0; ky < k; ky++, o += kw)
-                        {
-                            var line = img.Slice((c * g.H + py * g.Stride + ky) * g.W + px * g.Stride, kw);
-                            if (scatter) row.Slice(o, kw).CopyTo(line);
-                            else line.CopyTo(row.Slice(o, kw));
-                        }
+                        float* src = scatter ? row : line, dst = scatter ? line : row;
+                        if (v16) Vector512.Store(Vector512.Load(src), dst);
+                        else Buffer.MemoryCopy(src, dst, kw * sizeof(float), kw * sizeof(float));
                     }
                 }
             }

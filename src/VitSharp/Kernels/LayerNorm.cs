@@ -38,11 +38,13 @@ public static unsafe class LayerNorm
     }
 
     /// <summary>
-    /// dx (overwritten) and, when non-empty, dweight/dbias (overwritten with this call's sums). Partial sums are
-    /// formed over fixed row chunks and added in chunk order, so results do not depend on the thread count.
+    /// dx (overwritten, or added to when <paramref name="accumulate"/>: a residual branch's gradient joining the
+    /// skip path's in the same pass) and, when non-empty, dweight/dbias (overwritten with this call's sums).
+    /// Partial sums are formed over fixed row chunks and added in chunk order, so results do not depend on the
+    /// thread count.
     /// </summary>
     public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd,
-        ReadOnlySpan<float> dy, Span<float> dx, Span<float> dweight, Span<float> dbias, int rows, int dim)
+        ReadOnlySpan<float> dy, Span<float> dx, Span<float> dweight, Span<float> dbias, int rows, int dim, bool accumulate = false)
     {
         int chunks = (rows + RowsPerChunk - 1) / RowsPerChunk;
         bool wantW = !dweight.IsEmpty, wantB = !dbias.IsEmpty;
@@ -56,6 +58,7 @@ public static unsafe class LayerNorm
                 M = pm,
                 R = pr,
                 G = pg,
+                Acc = accumulate,
                 D = dx.IsEmpty ? null : pd,
                 P = pp,
                 Rows = rows,
@@ -106,6 +109,7 @@ public static unsafe class LayerNorm
     {
         public float* X, W, M, R, G, D, P;
         public int Rows, Dim;
+        public bool Acc;
         public SimdLevel Level;
         public readonly void Execute(int chunk)
         {
@@ -118,9 +122,9 @@ public static unsafe class LayerNorm
                 long o = (long)r * Dim;
                 switch (Level)
                 {
-                    case SimdLevel.Vector512: BackRow<V512>(X + o, W, M[r], R[r], G + o, D == null ? null : D + o, pw, pb, Dim); break;
-                    case SimdLevel.Vector256: BackRow<V256>(X + o, W, M[r], R[r], G + o, D == null ? null : D + o, pw, pb, Dim); break;
-                    default: BackRow<V1>(X + o, W, M[r], R[r], G + o, D == null ? null : D + o, pw, pb, Dim); break;
+                    case SimdLevel.Vector512: BackRow<V512>(X + o, W, M[r], R[r], G + o, D == null ? null : D + o, pw, pb, Dim, Acc); break;
+                    case SimdLevel.Vector256: BackRow<V256>(X + o, W, M[r], R[r], G + o, D == null ? null : D + o, pw, pb, Dim, Acc); break;
+                    default: BackRow<V1>(X + o, W, M[r], R[r], G + o, D == null ? null : D + o, pw, pb, Dim, Acc); break;
                 }
             }
         }
@@ -189,7 +193,7 @@ public static unsafe class LayerNorm
 
     // dx = rstd · (g·w − mean(g·w) − x̂ · mean(g·w·x̂)); dw += g·x̂; db += g.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void BackRow<TV>(float* x, float* w, float mean, float rstd, float* g, float* dx, float* dw, float* db, int n) where TV : struct, IVec<TV>
+    private static void BackRow<TV>(float* x, float* w, float mean, float rstd, float* g, float* dx, float* dw, float* db, int n, bool acc) where TV : struct, IVec<TV>
     {
         var vm = TV.Splat(mean);
         var vr = TV.Splat(rstd);
@@ -225,13 +229,15 @@ public static unsafe class LayerNorm
             var xh = TV.Mul(TV.Sub(TV.Load(ref x[i]), vm), vr);
             var gv = TV.Load(ref g[i]);
             var gw = w != null ? TV.Mul(gv, TV.Load(ref w[i])) : gv;
-            TV.Store(TV.Mul(vr, TV.Sub(TV.Sub(gw, vm1), TV.Mul(xh, vm2))), ref dx[i]);
+            var d = TV.Mul(vr, TV.Sub(TV.Sub(gw, vm1), TV.Mul(xh, vm2)));
+            TV.Store(acc ? TV.Add(TV.Load(ref dx[i]), d) : d, ref dx[i]);
         }
         for (; i < n; i++)
         {
             float xh = (x[i] - mean) * rstd;
             float gw = w != null ? g[i] * w[i] : g[i];
-            dx[i] = rstd * (gw - m1 - xh * m2);
+            float d = rstd * (gw - m1 - xh * m2);
+            dx[i] = acc ? dx[i] + d : d;
         }
     }
 }

@@ -421,8 +421,7 @@ public sealed unsafe class VitTrainStep
             }
             using (Profiler.Time(IdBwdLn))
             {
-                LayerNorm.Backward(xmid[l].AsSpan(0, rows * d), V(blk.Norm2.Weight), mean2[l], rstd2[l], dxn.AsSpan(0, rows * d), dtmp, GOpt(blk.Norm2.Weight), GOpt(blk.Norm2.Bias), rows, d);
-                System.Numerics.Tensors.TensorPrimitives.Add(dxs, dtmp.AsSpan(0, rows * d), dxs);
+                LayerNorm.Backward(xmid[l].AsSpan(0, rows * d), V(blk.Norm2.Weight), mean2[l], rstd2[l], dxn.AsSpan(0, rows * d), dxs, GOpt(blk.Norm2.Weight), GOpt(blk.Norm2.Bias), rows, d, accumulate: true);
             }
 
             // Attention: dx is now dL/d(xmid).
@@ -448,8 +447,7 @@ public sealed unsafe class VitTrainStep
             }
             using (Profiler.Time(IdBwdLn))
             {
-                LayerNorm.Backward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), mean1[l], rstd1[l], dxn.AsSpan(0, rows * d), dtmp, GOpt(blk.Norm1.Weight), GOpt(blk.Norm1.Bias), rows, d);
-                System.Numerics.Tensors.TensorPrimitives.Add(dxs, dtmp.AsSpan(0, rows * d), dxs);
+                LayerNorm.Backward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), mean1[l], rstd1[l], dxn.AsSpan(0, rows * d), dxs, GOpt(blk.Norm1.Weight), GOpt(blk.Norm1.Bias), rows, d, accumulate: true);
             }
         }
         if (lowest > 0) return;

@@ -106,6 +106,13 @@ public class NnKernelTests
             NnTestUtil.Close(dx, dxx, 1e-4, 1e-4, $"{level} dx");
             NnTestUtil.Close(dw, dww, 1e-4, 1e-4, $"{level} dw");
             NnTestUtil.Close(db, dbb, 1e-4, 1e-4, $"{level} db");
+            // accumulate: dx += the same gradient (a residual branch joining the skip path).
+            var acc = new float[rows * dim];
+            for (int i = 0; i < acc.Length; i++) acc[i] = i % 7 - 3;
+            LayerNorm.Backward(x, w, mean, rstd, g, acc, default, default, rows, dim, accumulate: true);
+            var expected = new double[acc.Length];
+            for (int i = 0; i < acc.Length; i++) expected[i] = i % 7 - 3 + dx[i];
+            NnTestUtil.Close(expected, acc, 1e-4, 1e-4, $"{level} dx accumulated");
         });
     }
 
