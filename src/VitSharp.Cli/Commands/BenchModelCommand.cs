@@ -232,10 +232,12 @@ internal static class BenchModelCommand
 
         public string Path => runner.PathName;
 
+        private static readonly int IdOptimizer = Profiler.Register("optimizer step");
+
         public void Step()
         {
             runner.ForwardBackward(images, labels);
-            optimizer.Step();
+            using (Profiler.Time(IdOptimizer)) optimizer.Step();
         }
     }
 }
