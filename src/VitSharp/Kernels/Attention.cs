@@ -285,7 +285,7 @@ public static unsafe class Attention
                     }
                 }
                 // O tile = P·V: P (queries × keys) is Sᵀ read as a packed A panel.
-                PackedTimes<TV>(st, lanes, lanes, v, ldv, nk, dhp, ot, dhp);
+                PackedTimes<TV>(st, lanes, rows, v, ldv, nk, dhp, ot, dhp);
                 for (int i = 0; i < rows; i++) ScaleRow<TV>(ot + i * dhp, o + (long)(i0 + i) * Os.Token, dh, lv[i]);
                 if (Lse != null) new Span<float>(mv, rows).CopyTo(new Span<float>(Lse + bhIndex * Nq + i0, rows));
             }
@@ -352,7 +352,7 @@ public static unsafe class Attention
                 PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
                 PackTransposed<TV>(dout + i0 * DOs.Token, DOs.Token, rows, lanes, dh, 1f, gt, zeros);
                 // B operands of dK and dV: the tile's Q and dO rows, read in place unless dh needs padding to
-                // whole registers (then copied with zero columns). Q is unscaled here; dK is scaled at the end.
+                // whole registers (then copied with zero columns).
                 float* qb = q + i0 * Qs.Token, gb = dout + i0 * DOs.Token;
                 long ldqb = Qs.Token, ldgb = DOs.Token;
                 if (padK)
@@ -375,8 +375,11 @@ public static unsafe class Attention
                 }
                 RowsTimes<TV>(k, Ks.Token, nk, qt, lanes, dh, nv, pt, lanes, acc: false);     // Sᵀ
                 RowsTimes<TV>(v, Vs.Token, nk, gt, lanes, dh, nv, dpt, lanes, acc: false);    // dPᵀ = V·dOᵀ
+                // dS is stored pre-multiplied by the score scale, which both dQ = dS·K·scale and dK = dSᵀ·Q·scale
+                // need, so neither product is rescaled afterwards.
                 if (!drop)
                 {
+                    var vs = TV.Splat(Scale);
                     for (int x = 0; x < nv; x++)
                     {
                         var vl = TV.Load(ref lv[x * w]);
@@ -386,7 +389,7 @@ public static unsafe class Attention
                             float* p = pt + j * lanes + x * w, dp = dpt + j * lanes + x * w;
                             var pj = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), vl));
                             TV.Store(pj, ref p[0]);
-                            TV.Store(TV.Mul(pj, TV.Sub(TV.Load(ref dp[0]), vd)), ref dp[0]);
+                            TV.Store(TV.Mul(TV.Mul(pj, vs), TV.Sub(TV.Load(ref dp[0]), vd)), ref dp[0]);
                         }
                     }
                 }
@@ -400,7 +403,7 @@ public static unsafe class Attention
                             float pj = VMath.Exp(new V1(p[i] - lv[i])).V;
                             float m = i < rows && Keep(Seed, bhIndex, i0 + i, j, thr) ? keepScale : 0f;
                             // dp becomes dS = P∘(dP̃·M/(1−p) − D); p becomes the dropped probability used for dV
-                            dp[i] = pj * (dp[i] * m - dvec[i]);
+                            dp[i] = pj * Scale * (dp[i] * m - dvec[i]);
                             p[i] = pj * m;
                         }
                     }
@@ -408,13 +411,19 @@ public static unsafe class Attention
                 // dV += P̃ᵀ·dO ; dK += dSᵀ·Q: keys as rows, this tile's valid queries as the inner dimension.
                 RowsTimes<TV>(pt, lanes, nk, gb, ldgb, rows, dhp / w, dva, dhp, acc: true);
                 RowsTimes<TV>(dpt, lanes, nk, qb, ldqb, rows, dhp / w, dka, dhp, acc: true);
-                // dQ tile = dS·K: dSᵀ read as a packed A panel.
-                PackedTimes<TV>(dpt, lanes, lanes, kp, ldk, nk, dhp, dqt, dhp);
-                for (int i = 0; i < rows; i++) ScaleRow<TV>(dqt + i * dhp, dq + (long)(i0 + i) * DQs.Token, dh, Scale);
+                // dQ tile = dS·K for the valid rows: dSᵀ read as a packed A panel, stored in place when dh is a
+                // lane multiple. (dK and dV stay in scratch accumulators until the end: storing each tile's
+                // products straight into a strided dqkv was clearly slower with two threads.)
+                if (!padK) PackedTimes<TV>(dpt, lanes, rows, kp, ldk, nk, dhp, dq + i0 * DQs.Token, DQs.Token);
+                else
+                {
+                    PackedTimes<TV>(dpt, lanes, rows, kp, ldk, nk, dhp, dqt, dhp);
+                    for (int i = 0; i < rows; i++) ScaleRow<TV>(dqt + i * dhp, dq + (long)(i0 + i) * DQs.Token, dh, 1f);
+                }
             }
             for (int j = 0; j < nk; j++)
             {
-                ScaleRow<TV>(dka + (long)j * dhp, dk + j * DKs.Token, dh, Scale);
+                ScaleRow<TV>(dka + (long)j * dhp, dk + j * DKs.Token, dh, 1f);
                 ScaleRow<TV>(dva + (long)j * dhp, dv + j * DVs.Token, dh, 1f);
             }
         }
