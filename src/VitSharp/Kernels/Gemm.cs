@@ -57,8 +57,9 @@ public sealed class PackedB
 /// op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides (elements) of the stored matrices.
 /// </summary>
 /// <remarks>
-/// BLIS/Goto structure: op(B) is packed in kc×nc blocks of 32-column micro-panels, op(A) in mc×kc blocks of 12-row
-/// micro-panels (alpha folded in), and a register-tiled 12×32 micro-kernel (Vector512, 24 accumulators; Vector256
+/// BLIS/Goto structure: op(B) is packed in kc×nc blocks of 32-column micro-panels (a row-major B is read in place
+/// at the Vector512 level instead), op(A) in mc×kc blocks of 12-row micro-panels (alpha folded in), and a
+/// register-tiled 12×32 micro-kernel (Vector512, 24 accumulators; Vector256
 /// and scalar variants selected by <see cref="Cpu.Level"/>) runs over them. Work is split over
 /// <see cref="Workers"/> as a grid of C regions (rows × 32-column panels) chosen by a cost model; when rows are
 /// split, op(B) is packed once and shared. beta = 0 overwrites C without reading it (NaN garbage is fine).

@@ -101,9 +101,10 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// Vector512 12×32 micro-kernel (24 zmm accumulators): C[0..TR, 0..32) (+)= Ap·Bp over kc. Ap is a packed 12-row
-    /// A micro-panel ([p][12]), Bp a packed 32-column B micro-panel ([p][32]). TR (1..12) is a JIT-time constant, so
-    /// each row count gets its own straight-line code and edge tiles waste no FMAs.
+    /// Vector512 12×32 micro-kernel (24 zmm accumulators): C[0..TR, 0..32) (+)= Ap·Bp over kc. Step p reads the TR
+    /// A values at a + p·aStep (a packed 12-row micro-panel has aStep 12) and the 32 B values at b + p·bStep (a
+    /// packed 32-column micro-panel has bStep 32; a row-major B read in place has its ldb). TR (1..12) is a
+    /// JIT-time constant, so each row count gets its own straight-line code and edge tiles waste no FMAs.
     /// beta: 0 = overwrite (C is never read, so garbage/NaN is fine), 1 = accumulate, else C = beta·C + acc.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
