@@ -9,6 +9,8 @@ namespace VitSharp.Kernels;
 // layout whatever the transA/transB flags are.
 public static unsafe partial class Gemm
 {
+    internal static readonly bool PackPrefetch = EnvInt("VIT_GEMM_PACK_PF", 1, 0, 1) == 1;
+
     /// <summary>
     /// Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into ⌈mc/MR⌉ micro-panels of MR×kc, each stored
     /// [p][MR] with missing rows zero, scaled by alpha (folding alpha here costs nothing in the kernel).
@@ -56,8 +58,18 @@ public static unsafe partial class Gemm
                     {
                         float* s0 = s + (long)r * lda, s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda;
                         int p = 0;
+                        // The next 4 rows (in this micro-panel or the next one) come from memory: ask for their
+                        // lines a group ahead, a line per row every 16 steps.
+                        float* n0 = s3 + lda;
                         for (; p + 4 <= kc; p += 4)
                         {
+                            if ((p & 15) == 0 && PackPrefetch)
+                            {
+                                Sse.Prefetch0(n0 + p);
+                                Sse.Prefetch0(n0 + lda + p);
+                                Sse.Prefetch0(n0 + 2 * lda + p);
+                                Sse.Prefetch0(n0 + 3 * lda + p);
+                            }
                             Transpose4(Vector128.Load(s0 + p) * va, Vector128.Load(s1 + p) * va, Vector128.Load(s2 + p) * va,
                                 Vector128.Load(s3 + p) * va, d + p * MR + r, MR);
                         }
