@@ -42,16 +42,20 @@ internal static class DataSpec
             }
             return new TrainingData(tr, te, tr.Classes, tr.Channels, false);
         }
-        IReadOnlyList<string>? select = null;
-        if (classes != null)
-        {
-            var all = ImageFolder.FindClasses(spec[0]);
-            var keep = ClassSubset.Parse(classes, all);
-            select = ClassSubset.Names(keep, all);
-            log($"classes: {Describe(keep, select)}");
-        }
+        var select = FolderClasses(spec[0], classes, log);
         var split = ImageFolder.Split(spec[0], valRate, seed, log, channels: channels, select: select);
         return new TrainingData(split.Train, split.Validation.Count > 0 ? split.Validation : null, split.Classes, channels, true);
+    }
+
+    /// <summary>The class folders a --classes selection keeps (null: all of them).</summary>
+    private static IReadOnlyList<string>? FolderClasses(string folder, string? classes, Action<string> log)
+    {
+        if (classes == null) return null;
+        var all = ImageFolder.FindClasses(folder);
+        var keep = ClassSubset.Parse(classes, all);
+        var select = ClassSubset.Names(keep, all);
+        log($"classes: {Describe(keep, select)}");
+        return select;
     }
 
     /// <summary>
@@ -74,15 +78,7 @@ internal static class DataSpec
         }
         else
         {
-            IReadOnlyList<string>? select = null;
-            if (classes != null)
-            {
-                var all = ImageFolder.FindClasses(spec[0]);
-                var keep = ClassSubset.Parse(classes, all);
-                select = ClassSubset.Names(keep, all);
-                log($"classes: {Describe(keep, select)}");
-            }
-            data = ImageFolder.Load(spec[0], channels, modelClasses, select);
+            data = ImageFolder.Load(spec[0], channels, modelClasses, FolderClasses(spec[0], classes, log));
         }
         if (data.Classes.Count != modelNumClasses)
             throw new VitException($"the data has {data.Classes.Count} classes, the model {modelNumClasses}; pass --labels, or pick the model's classes with --classes");

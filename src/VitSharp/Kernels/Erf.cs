@@ -166,7 +166,14 @@ internal static class VMath
 
     /// <summary>erf(x), max relative error about 2e-7 (float rounding level).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TV Erf<TV>(TV x) where TV : struct, IVec<TV>
+    public static TV Erf<TV>(TV x) where TV : struct, IVec<TV> => ErfAndGaussian(x, out _);
+
+    /// <summary>
+    /// erf(x) and e^(−x²), which its large-|x| branch needs anyway (for the normal density, see
+    /// <see cref="NormalCdfPdf{TV}"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV ErfAndGaussian<TV>(TV x, out TV gaussian) where TV : struct, IVec<TV>
     {
         var a = TV.Abs(x);
         // |x| < 1: erf(x) = x·P(x²).
@@ -178,7 +185,8 @@ internal static class VMath
         p = TV.Fma(p, t, TV.Splat(-3.761239066e-01f));
         p = TV.Fma(p, t, TV.Splat(1.128379147e+00f));
         var small = TV.Mul(a, p);
-        // 1 <= |x| < 4: erf(x) = 1 - e^(-x²)·Q(1/x), Q fitted to erfc(x)·e^(x²). Beyond 4, erf = 1 in float.
+        // 1 <= |x| < 4: erf(x) = 1 - e^(-x²)·Q(1/x), Q fitted to erfc(x)·e^(x²). Beyond 4, erf = 1 in float
+        // (e^(-x²)·Q < 3e-8 there), so only Q's argument is clamped; Exp flushes huge arguments to 0.
         var c = TV.Min(TV.Max(a, TV.Splat(0.5f)), TV.Splat(4f));
         var u = TV.Div(TV.Splat(1f), c);
         var q = TV.Splat(-1.602188374e-03f);
@@ -190,45 +198,20 @@ internal static class VMath
         q = TV.Fma(q, u, TV.Splat(4.863224712e-02f));
         q = TV.Fma(q, u, TV.Splat(5.581150674e-01f));
         q = TV.Fma(q, u, TV.Splat(3.249089273e-04f));
-        var e = Exp(TV.Mul(TV.Splat(-1f), TV.Mul(c, c)));
-        var large = TV.Fma(TV.Mul(TV.Splat(-1f), e), q, TV.Splat(1f));
+        gaussian = Exp(TV.Mul(TV.Splat(-1f), t));
+        var large = TV.Fma(TV.Mul(TV.Splat(-1f), gaussian), q, TV.Splat(1f));
         var r = TV.Select(TV.LessThan(a, TV.Splat(1f)), small, large);
         return TV.Or(r, TV.And(x, TV.Splat(SignMask)));
     }
 
     /// <summary>
-    /// Φ(x) and φ(x), the standard normal CDF and density, from one exp: with a = |x|/√2 the large-|x| branch of
-    /// <see cref="Erf{TV}"/> needs e^(−a²), which is e^(−x²/2), the density's own exponential. GELU and its
-    /// derivative together (x·Φ(x) and Φ(x) + x·φ(x)) then cost one exp instead of two.
+    /// Φ(x) and φ(x), the standard normal CDF and density, from one exp: erf(x/√2) needs e^(−x²/2), the density's
+    /// own exponential. GELU and its derivative together (x·Φ(x) and Φ(x) + x·φ(x)) then cost one exp instead of two.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV NormalCdfPdf<TV>(TV x, out TV pdf) where TV : struct, IVec<TV>
     {
-        var z = TV.Mul(x, TV.Splat(0.70710678118654752f));
-        var a = TV.Abs(z);
-        var t = TV.Mul(a, a);
-        var p = TV.Splat(-5.667938490e-04f);
-        p = TV.Fma(p, t, TV.Splat(4.927407751e-03f));
-        p = TV.Fma(p, t, TV.Splat(-2.672088501e-02f));
-        p = TV.Fma(p, t, TV.Splat(1.128057865e-01f));
-        p = TV.Fma(p, t, TV.Splat(-3.761239066e-01f));
-        p = TV.Fma(p, t, TV.Splat(1.128379147e+00f));
-        var small = TV.Mul(a, p);
-        var c = TV.Min(TV.Max(a, TV.Splat(0.5f)), TV.Splat(4f));
-        var u = TV.Div(TV.Splat(1f), c);
-        var q = TV.Splat(-1.602188374e-03f);
-        q = TV.Fma(q, u, TV.Splat(-9.467595137e-03f));
-        q = TV.Fma(q, u, TV.Splat(1.019553102e-01f));
-        q = TV.Fma(q, u, TV.Splat(-3.309210708e-01f));
-        q = TV.Fma(q, u, TV.Splat(5.581554404e-01f));
-        q = TV.Fma(q, u, TV.Splat(-4.976086037e-01f));
-        q = TV.Fma(q, u, TV.Splat(4.863224712e-02f));
-        q = TV.Fma(q, u, TV.Splat(5.581150674e-01f));
-        q = TV.Fma(q, u, TV.Splat(3.249089273e-04f));
-        // e^(−a²) for every lane (Exp clamps huge arguments to 0); beyond a = 4 erf is 1 in float either way.
-        var e = Exp(TV.Mul(TV.Splat(-1f), t));
-        var large = TV.Fma(TV.Mul(TV.Splat(-1f), e), q, TV.Splat(1f));
-        var erf = TV.Or(TV.Select(TV.LessThan(a, TV.Splat(1f)), small, large), TV.And(z, TV.Splat(SignMask)));
+        var erf = ErfAndGaussian(TV.Mul(x, TV.Splat(0.70710678118654752f)), out var e);
         pdf = TV.Mul(e, TV.Splat(0.39894228040143268f));
         return TV.Fma(erf, TV.Splat(0.5f), TV.Splat(0.5f));
     }

@@ -116,8 +116,29 @@ public static unsafe partial class Gemm
         ReadOnlySpan<float> bias, TEpilogue epilogue) where TEpilogue : struct, IGemmEpilogue
     {
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, bias.Length);
-        if (m == 0 || n == 0) return;
-        fixed (float* pa = a, pb = b, pc = c, pbias = bias)
+        Unpacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, epilogue, default);
+    }
+
+    /// <summary>
+    /// C = alpha·op(A)·op(B) + beta·C and, in the same pass, rowSums[i] = Σ_p op(A)[i, p] (overwritten), summed from
+    /// the packed A panels while they are in L1. For a Linear layer's backward, dW = dYᵀ·X with op(A) = dYᵀ makes
+    /// rowSums the bias gradient, saving a separate pass over dY.
+    /// </summary>
+    public static void SgemmWithRowSums(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc, Span<float> rowSums)
+    {
+        Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, 0);
+        if (rowSums.Length != m) throw new ArgumentException($"Gemm.SgemmWithRowSums: rowSums has {rowSums.Length} elements, expected m={m}");
+        Unpacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default, default(NoEpilogue), rowSums);
+    }
+
+    /// <summary>The validated GEMM with an unpacked B; rowSums (empty for none) as in <see cref="SgemmWithRowSums"/>.</summary>
+    private static void Unpacked<TEpilogue>(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc,
+        ReadOnlySpan<float> bias, TEpilogue epilogue, Span<float> rowSums) where TEpilogue : struct, IGemmEpilogue
+    {
+        if (m == 0 || (n == 0 && rowSums.IsEmpty)) return;
+        fixed (float* pa = a, pb = b, pc = c, pbias = bias, ps = rowSums)
         {
             var g = new Args
             {
@@ -138,56 +159,16 @@ public static unsafe partial class Gemm
                 Kc = KC,
                 Level = Cpu.Level,
             };
-            Run(ref g, ref epilogue, Workers.InsideJob ? 1 : Workers.ThreadCount);
-        }
-    }
-
-    /// <summary>
-    /// C = alpha·op(A)·op(B) + beta·C and, in the same pass, rowSums[i] = Σ_p op(A)[i, p] (overwritten), summed from
-    /// the packed A panels while they are in L1. For a Linear layer's backward, dW = dYᵀ·X with op(A) = dYᵀ makes
-    /// rowSums the bias gradient, saving a separate pass over dY.
-    /// </summary>
-    public static void SgemmWithRowSums(bool transA, bool transB, int m, int n, int k, float alpha,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc, Span<float> rowSums)
-    {
-        Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, 0);
-        if (rowSums.Length != m) throw new ArgumentException($"Gemm.SgemmWithRowSums: rowSums has {rowSums.Length} elements, expected m={m}");
-        if (m == 0) return;
-        if (n == 0 || k == 0 || alpha != 1f)
-        {
-            // Nothing is packed (or the packed panels are scaled): sum op(A) directly.
-            Sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-            for (int i = 0; i < m; i++)
+            // Row sums come from the packed A panels; with nothing packed (n or k zero) or alpha folded into the
+            // panels, op(A) is summed directly after the product.
+            bool fromPanels = !rowSums.IsEmpty && n > 0 && k > 0 && alpha == 1f;
+            if (fromPanels) g.RowSums = ps;
+            if (n > 0) Run(ref g, ref epilogue, Workers.InsideJob ? 1 : Workers.ThreadCount);
+            if (!rowSums.IsEmpty && !fromPanels)
             {
-                float sum = 0f;
-                for (int p = 0; p < k; p++) sum += transA ? a[p * lda + i] : a[i * lda + p];
-                rowSums[i] = sum;
+                g.RowSums = ps;
+                SumRows(in g);
             }
-            return;
-        }
-        fixed (float* pa = a, pb = b, pc = c, ps = rowSums)
-        {
-            var g = new Args
-            {
-                TransA = transA,
-                TransB = transB,
-                M = m,
-                N = n,
-                K = k,
-                Alpha = alpha,
-                Beta = beta,
-                A = pa,
-                Lda = lda,
-                B = pb,
-                Ldb = ldb,
-                C = pc,
-                Ldc = ldc,
-                Kc = KC,
-                Level = Cpu.Level,
-                RowSums = ps,
-            };
-            var epi = default(NoEpilogue);
-            Run(ref g, ref epi, Workers.InsideJob ? 1 : Workers.ThreadCount);
         }
     }
 
