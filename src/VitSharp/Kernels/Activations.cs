@@ -86,7 +86,7 @@ internal struct TanhGradOp : IVecBinaryOp
 internal struct ReluOp : IVecUnaryOp
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => TV.Max(x, TV.Splat(0f));
+    public static TV Apply<TV>(TV x) where TV : struct, IVec<TV> => TV.Max(TV.Splat(0f), x);  // NaN passes through, as in PyTorch
 }
 
 internal struct ReluGradOp : IVecBinaryOp

@@ -503,7 +503,7 @@ public static unsafe class Attention
     {
         if (typeof(TV) == typeof(V512) && Avx512F.IsSupported)
         {
-            var v = Vector512.Max(Unsafe.As<TV, V512>(ref x).V, Vector512.Create(-87f));
+            var v = Vector512.MaxNative(Vector512.Create(-87f), Unsafe.As<TV, V512>(ref x).V);
             var n = Vector512.Round(v * Vector512.Create(1.44269504088896341f));
             var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), v);
             r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);

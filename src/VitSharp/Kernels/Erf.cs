@@ -20,7 +20,10 @@ internal interface IVec<TSelf> where TSelf : struct, IVec<TSelf>
     static abstract TSelf Div(TSelf a, TSelf b);
     /// <summary>a * b + c.</summary>
     static abstract TSelf Fma(TSelf a, TSelf b, TSelf c);
+    /// <summary>max(a, b) with x86 maxps semantics: b when either is NaN (one instruction; .NET's IEEE Max costs
+    /// three). Put constants first so a NaN argument passes through.</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
+    /// <summary>min(a, b), b when either is NaN (as <see cref="Max"/>).</summary>
     static abstract TSelf Min(TSelf a, TSelf b);
     static abstract TSelf Abs(TSelf a);
     static abstract TSelf Round(TSelf a);
@@ -50,8 +53,8 @@ internal struct V512 : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Mul(V512 a, V512 b) => new(a.V * b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Div(V512 a, V512 b) => new(a.V / b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Fma(V512 a, V512 b, V512 c) => new(Vector512.FusedMultiplyAdd(a.V, b.V, c.V));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Max(V512 a, V512 b) => new(Vector512.Max(a.V, b.V));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Min(V512 a, V512 b) => new(Vector512.Min(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Max(V512 a, V512 b) => new(Vector512.MaxNative(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Min(V512 a, V512 b) => new(Vector512.MinNative(a.V, b.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Abs(V512 a) => new(Vector512.Abs(a.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Round(V512 a) => new(Vector512.Round(a.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 LessThan(V512 a, V512 b) => new(Vector512.LessThan(a.V, b.V));
@@ -60,7 +63,7 @@ internal struct V512 : IVec<V512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Or(V512 a, V512 b) => new(a.V | b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V512 Xor(V512 a, V512 b) => new(a.V ^ b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static V512 Pow2(V512 n) => new(Vector512.ShiftLeft(Vector512.ConvertToInt32(n.V) + Vector512.Create(127), 23).AsSingle());
+    public static V512 Pow2(V512 n) => new(Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n.V) + Vector512.Create(127), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V512 a) => Vector512.Sum(a.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(V512 a)
@@ -84,8 +87,8 @@ internal struct V256 : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Mul(V256 a, V256 b) => new(a.V * b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Div(V256 a, V256 b) => new(a.V / b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Fma(V256 a, V256 b, V256 c) => new(Vector256.FusedMultiplyAdd(a.V, b.V, c.V));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Max(V256 a, V256 b) => new(Vector256.Max(a.V, b.V));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Min(V256 a, V256 b) => new(Vector256.Min(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Max(V256 a, V256 b) => new(Vector256.MaxNative(a.V, b.V));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Min(V256 a, V256 b) => new(Vector256.MinNative(a.V, b.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Abs(V256 a) => new(Vector256.Abs(a.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Round(V256 a) => new(Vector256.Round(a.V));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 LessThan(V256 a, V256 b) => new(Vector256.LessThan(a.V, b.V));
@@ -94,7 +97,7 @@ internal struct V256 : IVec<V256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Or(V256 a, V256 b) => new(a.V | b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static V256 Xor(V256 a, V256 b) => new(a.V ^ b.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static V256 Pow2(V256 n) => new(Vector256.ShiftLeft(Vector256.ConvertToInt32(n.V) + Vector256.Create(127), 23).AsSingle());
+    public static V256 Pow2(V256 n) => new(Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n.V) + Vector256.Create(127), 23).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(V256 a) => Vector256.Sum(a.V);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(V256 a)
@@ -148,7 +151,7 @@ internal static class VMath
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Exp<TV>(TV x) where TV : struct, IVec<TV>
     {
-        x = TV.Max(TV.Min(x, TV.Splat(88.7f)), TV.Splat(-87.5f));
+        x = TV.Max(TV.Splat(-87.5f), TV.Min(TV.Splat(88.7f), x));  // constants first: a NaN x passes through
         var n = TV.Round(TV.Mul(x, TV.Splat(Log2E)));
         var r = TV.Fma(n, TV.Splat(-Ln2Hi), x);
         r = TV.Fma(n, TV.Splat(-Ln2Lo), r);
@@ -187,7 +190,7 @@ internal static class VMath
         var small = TV.Mul(a, p);
         // 1 <= |x| < 4: erf(x) = 1 - e^(-x²)·Q(1/x), Q fitted to erfc(x)·e^(x²). Beyond 4, erf = 1 in float
         // (e^(-x²)·Q < 3e-8 there), so only Q's argument is clamped; Exp flushes huge arguments to 0.
-        var c = TV.Min(TV.Max(a, TV.Splat(0.5f)), TV.Splat(4f));
+        var c = TV.Min(TV.Splat(4f), TV.Max(TV.Splat(0.5f), a));
         var u = TV.Div(TV.Splat(1f), c);
         var q = TV.Splat(-1.602188374e-03f);
         q = TV.Fma(q, u, TV.Splat(-9.467595137e-03f));
@@ -231,7 +234,7 @@ internal static class VMath
         p = TV.Fma(p, t, TV.Splat(-3.333333101e-01f));
         var small = TV.Fma(TV.Mul(a, t), p, a);
         // tanh(a) = 1 - 2 / (e^(2a) + 1); a is capped where tanh is 1 in float.
-        var e = Exp(TV.Min(TV.Add(a, a), TV.Splat(40f)));
+        var e = Exp(TV.Min(TV.Splat(40f), TV.Add(a, a)));
         var large = TV.Sub(TV.Splat(1f), TV.Div(TV.Splat(2f), TV.Add(e, TV.Splat(1f))));
         var r = TV.Select(TV.LessThan(a, TV.Splat(0.625f)), small, large);
         return TV.Or(r, TV.And(x, TV.Splat(SignMask)));

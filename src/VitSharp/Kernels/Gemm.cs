@@ -86,8 +86,16 @@ public static unsafe partial class Gemm
     internal static int LoopOrder = EnvInt("VIT_GEMM_ORDER", 0, 0, 1);
     private static readonly int PlanBias = EnvInt("VIT_GEMM_PLAN", 0, 0, 2);
 
-    /// <summary>Bit 1: read a row-major B in place (no packing); bit 2: read a transposed A in place. Tuning aid.</summary>
-    internal static int DirectOperands = EnvInt("VIT_GEMM_DIRECT", 1, 0, 3);
+    /// <summary>Bit 1: read a row-major B in place (no packing); bit 2: read a transposed A in place; bit 4: read a
+    /// row-major A in place when n ≤ <see cref="NarrowN"/>. Tuning aid.</summary>
+    internal static int DirectOperands = EnvInt("VIT_GEMM_DIRECT", 5, 0, 7);
+
+    /// <summary>Widest n for which a row-major A is read in place (bit 4 of <see cref="DirectOperands"/>): each A element
+    /// serves only n/32 micro-kernel calls there, so packing it is a visible share (MNIST-ViT fc2 forward +7 %).</summary>
+    internal static int NarrowN = EnvInt("VIT_GEMM_NARROW_N", 256, 0, 1 << 16);
+    /// <summary>When both a narrow row-major A and a row-major B could be read in place: 1 (default) reads A in place
+    /// and packs B (+3-4 % on n = 128), 0 keeps B in place and packs A. Tuning aid.</summary>
+    internal static int NarrowMode = EnvInt("VIT_GEMM_NARROW_MODE", 1, 0, 1);
 
 
     /// <summary>Problems with fewer multiply-adds than this run on one thread.</summary>
@@ -317,7 +325,7 @@ public static unsafe partial class Gemm
         // steps) and a transposed A with alpha 1 (its rows hold the 12 values of a step). Packing them would cost
         // a pass over an operand that each element of is used only n (or m) times: the weight-gradient GEMMs with
         // k = batch·tokens are dominated by it.
-        public bool DirectA, DirectB;
+        public bool DirectA, DirectB, DirectARows;
         public float* RowSums; // Σ_p op(A)[i, p] wanted (SgemmWithRowSums); needs packed A with alpha 1
     }
 
@@ -338,6 +346,8 @@ public static unsafe partial class Gemm
         bool v512 = g.Level == SimdLevel.Vector512;
         g.DirectB = v512 && g.PB == null && !g.TransB && (DirectOperands & 1) != 0;
         g.DirectA = v512 && g.TransA && g.Alpha == 1f && g.RowSums == null && (DirectOperands & 2) != 0;
+        g.DirectARows = v512 && !g.TransA && g.Alpha == 1f && g.RowSums == null && (DirectOperands & 4) != 0 && g.N <= NarrowN;
+        if (g.DirectARows && g.DirectB) { if (NarrowMode == 0) g.DirectARows = false; else g.DirectB = false; }
         if (work < ParallelThreshold) threads = 1;
         if (threads == 1)
         {
@@ -396,7 +406,7 @@ public static unsafe partial class Gemm
                 bool share = s == 1;
                 if (share && (g.PB != null || g.DirectB || rm == 1)) continue;
                 double bRepacks = Math.Ceiling(rows / (double)MC);
-                double packA = g.DirectA ? 0 : (double)rows * g.K * 16;
+                double packA = g.DirectA || g.DirectARows ? 0 : (double)rows * g.K * 16;
                 double packB = g.PB != null || g.DirectB ? 0 : share ? (double)g.K * g.N / threads * 8 + 300_000 : (double)g.K * cols * 8 * bRepacks;
                 double cost = compute + packA + packB;
                 if (PlanBias == 1 && rn > 1) cost *= 4; // tuning aid: prefer row splits
@@ -448,8 +458,8 @@ public static unsafe partial class Gemm
         bool simd = g.Level != SimdLevel.Scalar;
         bool finish = g.Bias != null || typeof(TEpi) != typeof(NoEpilogue);
         bool bInner = LoopOrder == 0;
-        bool directA = g.DirectA, directB = g.DirectB && !prepacked;
-        int aStep = directA ? g.Lda : MR;
+        bool directA = g.DirectA || g.DirectARows, directB = g.DirectB && !prepacked;
+        int aStep = g.DirectA ? g.Lda : MR, aRow = g.DirectARows ? g.Lda : 0;
         for (int ic = i0; ic < i1; ic += MC)
         {
             int mc = Math.Min(MC, i1 - ic);
@@ -490,13 +500,13 @@ public static unsafe partial class Gemm
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int rows = Math.Min(MR, mc - ir);
-                            float* ap = directA ? g.A + (long)pc * g.Lda + ic + ir : pa + (long)ir * kc;
+                            float* ap = APanel(in g, pa, ic + ir, ir, pc, kc);
                             float* crow = g.C + (long)(ic + ir) * g.Ldc + jc;
                             for (int jr = 0; jr < nc; jr += NR)
                             {
                                 int cols = Math.Min(NR, nc - jr);
-                                if (jr < full) Tile(g.Level, ap, aStep, bDirect + jr, g.Ldb, kc, crow + jr, g.Ldc, rows, cols, beta, t);
-                                else Tile(g.Level, ap, aStep, bBlock + (long)jr * kc, NR, kc, crow + jr, g.Ldc, rows, cols, beta, t);
+                                if (jr < full) Tile(g.Level, ap, aStep, aRow, bDirect + jr, g.Ldb, kc, crow + jr, g.Ldc, rows, cols, beta, t);
+                                else Tile(g.Level, ap, aStep, aRow, bBlock + (long)jr * kc, NR, kc, crow + jr, g.Ldc, rows, cols, beta, t);
                             }
                             // Bias/epilogue once per row of the whole block (still in L1/L2): one call per row
                             // instead of one per 32-column tile, so per-call overhead stays small.
@@ -514,8 +524,8 @@ public static unsafe partial class Gemm
                             {
                                 int rows = Math.Min(MR, mc - ir);
                                 float* cp = g.C + (long)(ic + ir) * g.Ldc + jc + jr;
-                                float* ap = directA ? g.A + (long)pc * g.Lda + ic + ir : pa + (long)ir * kc;
-                                Tile(g.Level, ap, aStep, bp, inPlace ? g.Ldb : NR, kc, cp, g.Ldc, rows, cols, beta, t);
+                                float* ap = APanel(in g, pa, ic + ir, ir, pc, kc);
+                                Tile(g.Level, ap, aStep, aRow, bp, inPlace ? g.Ldb : NR, kc, cp, g.Ldc, rows, cols, beta, t);
                                 if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
                             }
                         }
@@ -524,6 +534,12 @@ public static unsafe partial class Gemm
             }
         }
     }
+
+    /// <summary>Where the micro-kernel reads the A rows starting at row i (ir within the packed block) for the k block
+    /// at pc: in place for a transposed or row-major A read directly, else the packed micro-panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* APanel(in Args g, float* pa, int i, int ir, int pc, int kc) =>
+        g.DirectA ? g.A + (long)pc * g.Lda + i : g.DirectARows ? g.A + (long)i * g.Lda + pc : pa + (long)ir * kc;
 
     /// <summary>sums[i] (=, or += when not first) Σ_p of row i of the packed A block (mc rows, kc steps).</summary>
     private static void AddPanelSums(float* pa, int mc, int kc, float* sums, bool first)

@@ -144,23 +144,25 @@ public class GemmTests
     [Fact]
     public void OperandsReadInPlace_MatchPackedBitForBit()
     {
-        // Row-major B and transposed A may be read where they lie (Vector512 only); the FMA order per element is the
+        // Row-major B, transposed A and narrow row-major A may be read where they lie (Vector512 only); the FMA order per element is the
         // same as with packing, so every mode must agree exactly, and with the reference.
         if (Cpu.Detected < SimdLevel.Vector512) return;
-        int direct = Gemm.DirectOperands, mc = Gemm.MC, nc = Gemm.NC, order = Gemm.LoopOrder;
+        int direct = Gemm.DirectOperands, mc = Gemm.MC, nc = Gemm.NC, order = Gemm.LoopOrder, narrow = Gemm.NarrowMode;
         try
         {
             Cpu.With(SimdLevel.Vector512, () =>
             {
-                var shapes = new[] { (true, false, 61, 97, 800), (false, false, 130, 161, 300), (true, false, 7, 33, 1000), (true, true, 40, 70, 90), (false, false, 197, 64, 513) };
+                var shapes = new[] { (true, false, 61, 97, 800), (false, false, 130, 161, 300), (true, false, 7, 33, 1000), (true, true, 40, 70, 90), (false, false, 197, 64, 513), (false, true, 53, 200, 401) };
                 foreach (var (ta, tb, m, n, k) in shapes)
                 {
                     foreach (float alpha in new[] { 1f, 0.5f })
                     {
                         float[]? first = null;
-                        foreach (var (d, o, small) in new[] { (0, 0, false), (1, 0, false), (2, 0, false), (3, 0, false), (3, 1, true), (1, 0, true) })
+                        foreach (var (d, o, small, nm) in new[] { (0, 0, false, 1), (1, 0, false, 1), (2, 0, false, 1), (3, 0, false, 1), (3, 1, true, 1), (1, 0, true, 1),
+                            (4, 0, false, 1), (5, 0, false, 0), (5, 0, false, 1), (7, 1, true, 1), (5, 0, true, 1) })
                         {
                             Gemm.DirectOperands = d;
+                            Gemm.NarrowMode = nm;
                             Gemm.LoopOrder = o;
                             Gemm.MC = small ? 24 : mc;
                             Gemm.NC = small ? 64 : nc;
@@ -171,7 +173,7 @@ public class GemmTests
                             var c = RandomArray(rng, m * ldc);
                             var expected = Reference(ta, tb, m, n, k, alpha, a, lda, b, ldb, 1f, c, ldc);
                             Gemm.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, 1f, c, ldc);
-                            string what = $"direct={d} order={o} small={small} ta={ta} tb={tb} m={m} n={n} k={k} alpha={alpha}";
+                            string what = $"direct={d} narrow={nm} order={o} small={small} ta={ta} tb={tb} m={m} n={n} k={k} alpha={alpha}";
                             AssertClose(expected, c, m, n, ldc, k, what);
                             if (first == null) first = c;
                             else Assert.True(first.AsSpan().SequenceEqual(c), what + ": differs from the packed result");
@@ -183,6 +185,7 @@ public class GemmTests
         finally
         {
             Gemm.DirectOperands = direct;
+            Gemm.NarrowMode = narrow;
             Gemm.MC = mc;
             Gemm.NC = nc;
             Gemm.LoopOrder = order;
