@@ -110,6 +110,28 @@ public class NnActivationTests
     }
 
     [Fact]
+    public void NaN_PassesThroughActivations()
+    {
+        // The vector min/max use x86 semantics (the second operand wins on NaN); the kernels put constants first so
+        // a NaN input still gives NaN, as in PyTorch, on every level and in every lane.
+        var x = new float[35];
+        for (int i = 0; i < x.Length; i++) x[i] = i % 3 == 0 ? float.NaN : i * 0.37f - 6f;
+        NnTestUtil.ForEachLevel(level =>
+        {
+            var y = new float[x.Length];
+            foreach (var (name, f) in new (string, Action<float[], float[]>)[]
+            {
+                ("gelu", (a, b) => Activations.Gelu(a, b)), ("gelu_tanh", (a, b) => Activations.GeluTanh(a, b)),
+                ("tanh", (a, b) => Activations.Tanh(a, b)), ("relu", (a, b) => Activations.Relu(a, b)), ("erf", (a, b) => Erf.Apply(a, b)),
+            })
+            {
+                f(x, y);
+                for (int i = 0; i < x.Length; i++) Assert.True(float.IsNaN(x[i]) == float.IsNaN(y[i]), $"{level} {name}({x[i]}) = {y[i]}");
+            }
+        });
+    }
+
+    [Fact]
     public void Exp_LargeAndSmallInputs()
     {
         var x = new float[] { 0, 1, -1, 88.5f, -87f, -100, float.NegativeInfinity, 10, -10, 50, -50, 0.5f, 2, 3, 4, 5, 6 };
