@@ -458,7 +458,8 @@ public static unsafe partial class Gemm
         var s = Scratch.Get(Math.Min(MC, (i1 - i0 + MR - 1) / MR * MR) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);
         float* pa = s.A, pbLocal = s.B, t = s.T;
         bool simd = g.Level != SimdLevel.Scalar;
-        bool finish = g.Bias != null || typeof(TEpi) != typeof(NoEpilogue);
+        // The bias is added by the micro-kernels as they store the last k block; only an epilogue needs a pass.
+        bool finish = typeof(TEpi) != typeof(NoEpilogue);
         bool bInner = LoopOrder == 0;
         bool directA = g.DirectA || g.DirectARows, directB = g.DirectB && !prepacked;
         int aStep = g.DirectA ? g.Lda : MR, aRow = g.DirectARows ? g.Lda : 0;
@@ -507,12 +508,13 @@ public static unsafe partial class Gemm
                             for (int jr = 0; jr < nc; jr += NR)
                             {
                                 int cols = Math.Min(NR, nc - jr);
-                                if (jr < full) Tile(g.Level, ap, aStep, aRow, bDirect + jr, g.Ldb, kc, crow + jr, g.Ldc, rows, cols, beta, t);
-                                else Tile(g.Level, ap, aStep, aRow, bBlock + (long)jr * kc, NR, kc, crow + jr, g.Ldc, rows, cols, beta, t);
+                                float* bias = last && g.Bias != null ? g.Bias + jc + jr : null;
+                                if (jr < full) Tile(g.Level, ap, aStep, aRow, bDirect + jr, g.Ldb, kc, crow + jr, g.Ldc, rows, cols, beta, t, bias);
+                                else Tile(g.Level, ap, aStep, aRow, bBlock + (long)jr * kc, NR, kc, crow + jr, g.Ldc, rows, cols, beta, t, bias);
                             }
                             // Bias/epilogue once per row of the whole block (still in L1/L2): one call per row
                             // instead of one per 32-column tile, so per-call overhead stays small.
-                            if (last && finish) Finish(in g, ic + ir, rows, jc, nc, ref epi);
+                            if (last && finish) Finish(in g, ic + ir, rows, jc, nc, ref epi, bias: false);
                         }
                     }
                     else
@@ -527,8 +529,9 @@ public static unsafe partial class Gemm
                                 int rows = Math.Min(MR, mc - ir);
                                 float* cp = g.C + (long)(ic + ir) * g.Ldc + jc + jr;
                                 float* ap = APanel(in g, pa, ic + ir, ir, pc, kc);
-                                Tile(g.Level, ap, aStep, aRow, bp, inPlace ? g.Ldb : NR, kc, cp, g.Ldc, rows, cols, beta, t);
-                                if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi);
+                                float* bias = last && g.Bias != null ? g.Bias + jc + jr : null;
+                                Tile(g.Level, ap, aStep, aRow, bp, inPlace ? g.Ldb : NR, kc, cp, g.Ldc, rows, cols, beta, t, bias);
+                                if (last && finish) Finish(in g, ic + ir, rows, jc + jr, cols, ref epi, bias: false);
                             }
                         }
                     }
@@ -580,12 +583,12 @@ public static unsafe partial class Gemm
 
     /// <summary>Adds the bias and runs the epilogue on rows [row0, row0+rows) × [col0, col0+cols) of C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish<TEpi>(in Args g, int row0, int rows, int col0, int cols, ref TEpi epi) where TEpi : struct, IGemmEpilogue
+    private static void Finish<TEpi>(in Args g, int row0, int rows, int col0, int cols, ref TEpi epi, bool bias = true) where TEpi : struct, IGemmEpilogue
     {
         for (int r = 0; r < rows; r++)
         {
             float* seg = g.C + (long)(row0 + r) * g.Ldc + col0;
-            if (g.Bias != null) AddInPlace(seg, g.Bias + col0, cols, g.Level);
+            if (bias && g.Bias != null) AddInPlace(seg, g.Bias + col0, cols, g.Level);
             if (typeof(TEpi) != typeof(NoEpilogue)) epi.Apply(row0 + r, col0, new Span<float>(seg, cols));
         }
     }

@@ -20,7 +20,7 @@ public static unsafe partial class Gemm
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Tile(SimdLevel level, float* a, float* b, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
-        => Tile(level, a, MR, b, NR, kc, c, ldc, rows, cols, beta, t);
+        => Tile(level, a, MR, 0, b, NR, kc, c, ldc, rows, cols, beta, t, null);
 
     /// <summary>
     /// <see cref="Tile(SimdLevel, float*, float*, int, float*, int, int, int, float, float*)"/> with operands read
@@ -30,20 +30,22 @@ public static unsafe partial class Gemm
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Tile(SimdLevel level, float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
-        => Tile(level, a, aStep, 0, b, bStep, kc, c, ldc, rows, cols, beta, t);
+        => Tile(level, a, aStep, 0, b, bStep, kc, c, ldc, rows, cols, beta, t, null);
 
     /// <summary>As above; <paramref name="aRow"/> ≠ 0 means A is row-major and read in place (Vector512 only): row r
-    /// of the tile starts at a + r·aRow and its steps are consecutive (aStep is then ignored).</summary>
+    /// of the tile starts at a + r·aRow and its steps are consecutive (aStep is then ignored). A non-null
+    /// <paramref name="bias"/> (the tile's cols values) is added to every row as C is stored, after the beta update:
+    /// the same rounding as a separate pass, without one.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(SimdLevel level, float* a, int aStep, int aRow, float* b, int bStep, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
+    private static void Tile(SimdLevel level, float* a, int aStep, int aRow, float* b, int bStep, int kc, float* c, int ldc, int rows, int cols, float beta, float* t, float* bias)
     {
         if (aRow != 0)
         {
-            if (cols == NR) Kernel512RowMajorRows(rows, a, aRow, b, bStep, kc, c, ldc, beta);
+            if (cols == NR) Kernel512RowMajorRows(rows, a, aRow, b, bStep, kc, c, ldc, beta, bias);
             else
             {
-                Kernel512RowMajorRows(rows, a, aRow, b, bStep, kc, t, NR, 0f);
-                Merge(t, rows, cols, c, ldc, beta);
+                Kernel512RowMajorRows(rows, a, aRow, b, bStep, kc, t, NR, 0f, null);
+                Merge(t, rows, cols, c, ldc, beta, bias);
             }
             return;
         }
@@ -51,10 +53,10 @@ public static unsafe partial class Gemm
         {
             if (cols == NR)
             {
-                Kernel512Rows(rows, a, aStep, b, bStep, kc, c, ldc, beta);
+                Kernel512Rows(rows, a, aStep, b, bStep, kc, c, ldc, beta, bias);
                 return;
             }
-            Kernel512Rows(rows, a, aStep, b, bStep, kc, t, NR, 0f);
+            Kernel512Rows(rows, a, aStep, b, bStep, kc, t, NR, 0f, null);
         }
         else if (level == SimdLevel.Vector256)
         {
@@ -70,11 +72,11 @@ public static unsafe partial class Gemm
         {
             KernelScalar(a, b, kc, t, rows);
         }
-        Merge(t, rows, cols, c, ldc, beta);
+        Merge(t, rows, cols, c, ldc, beta, bias);
     }
 
-    /// <summary>C = t (beta 0), C + t (beta 1) or fma(C, beta, t): the same rounding as <see cref="Store512"/>.</summary>
-    private static void Merge(float* t, int rows, int cols, float* c, int ldc, float beta)
+    /// <summary>C = t (beta 0), C + t (beta 1) or fma(C, beta, t), then + bias: the same rounding as <see cref="Store512"/>.</summary>
+    private static void Merge(float* t, int rows, int cols, float* c, int ldc, float beta, float* bias)
     {
         for (int r = 0; r < rows; r++)
         {
@@ -92,28 +94,31 @@ public static unsafe partial class Gemm
             {
                 for (int j = 0; j < cols; j++) cr[j] = MathF.FusedMultiplyAdd(cr[j], beta, tr[j]);
             }
+            if (bias != null) for (int j = 0; j < cols; j++) cr[j] += bias[j];
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store512(float* c, Vector512<float> v0, Vector512<float> v1, float beta)
+    private static void Store512(float* c, Vector512<float> v0, Vector512<float> v1, float beta, float* bias)
     {
-        if (beta == 0f)
+        if (beta == 1f)
         {
-            v0.Store(c);
-            v1.Store(c + 16);
+            v0 = Vector512.Load(c) + v0;
+            v1 = Vector512.Load(c + 16) + v1;
         }
-        else if (beta == 1f)
-        {
-            (Vector512.Load(c) + v0).Store(c);
-            (Vector512.Load(c + 16) + v1).Store(c + 16);
-        }
-        else
+        else if (beta != 0f)
         {
             var bv = Vector512.Create(beta);
-            Avx512F.FusedMultiplyAdd(Vector512.Load(c), bv, v0).Store(c);
-            Avx512F.FusedMultiplyAdd(Vector512.Load(c + 16), bv, v1).Store(c + 16);
+            v0 = Avx512F.FusedMultiplyAdd(Vector512.Load(c), bv, v0);
+            v1 = Avx512F.FusedMultiplyAdd(Vector512.Load(c + 16), bv, v1);
         }
+        if (bias != null)
+        {
+            v0 += Vector512.Load(bias);
+            v1 += Vector512.Load(bias + 16);
+        }
+        v0.Store(c);
+        v1.Store(c + 16);
     }
 
     /// <summary>
@@ -124,7 +129,7 @@ public static unsafe partial class Gemm
     /// beta: 0 = overwrite (C is never read, so garbage/NaN is fine), 1 = accumulate, else C = beta·C + acc.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512<TR>(float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, float beta) where TR : struct, IRowCount
+    private static void Kernel512<TR>(float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, float beta, float* bias) where TR : struct, IRowCount
     {
         if (Sse.IsSupported)
         {
@@ -156,36 +161,36 @@ public static unsafe partial class Gemm
             a += aStep;
             b += bStep;
         }
-        Store512(c, c00, c01, beta);
-        if (TR.Count > 1) Store512(c + 1 * ldc, c10, c11, beta);
-        if (TR.Count > 2) Store512(c + 2 * ldc, c20, c21, beta);
-        if (TR.Count > 3) Store512(c + 3 * ldc, c30, c31, beta);
-        if (TR.Count > 4) Store512(c + 4 * ldc, c40, c41, beta);
-        if (TR.Count > 5) Store512(c + 5 * ldc, c50, c51, beta);
-        if (TR.Count > 6) Store512(c + 6 * ldc, c60, c61, beta);
-        if (TR.Count > 7) Store512(c + 7 * ldc, c70, c71, beta);
-        if (TR.Count > 8) Store512(c + 8 * ldc, c80, c81, beta);
-        if (TR.Count > 9) Store512(c + 9 * ldc, c90, c91, beta);
-        if (TR.Count > 10) Store512(c + 10 * ldc, c100, c101, beta);
-        if (TR.Count > 11) Store512(c + 11 * ldc, c110, c111, beta);
+        Store512(c, c00, c01, beta, bias);
+        if (TR.Count > 1) Store512(c + 1 * ldc, c10, c11, beta, bias);
+        if (TR.Count > 2) Store512(c + 2 * ldc, c20, c21, beta, bias);
+        if (TR.Count > 3) Store512(c + 3 * ldc, c30, c31, beta, bias);
+        if (TR.Count > 4) Store512(c + 4 * ldc, c40, c41, beta, bias);
+        if (TR.Count > 5) Store512(c + 5 * ldc, c50, c51, beta, bias);
+        if (TR.Count > 6) Store512(c + 6 * ldc, c60, c61, beta, bias);
+        if (TR.Count > 7) Store512(c + 7 * ldc, c70, c71, beta, bias);
+        if (TR.Count > 8) Store512(c + 8 * ldc, c80, c81, beta, bias);
+        if (TR.Count > 9) Store512(c + 9 * ldc, c90, c91, beta, bias);
+        if (TR.Count > 10) Store512(c + 10 * ldc, c100, c101, beta, bias);
+        if (TR.Count > 11) Store512(c + 11 * ldc, c110, c111, beta, bias);
     }
 
-    private static void Kernel512Rows(int rows, float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, float beta)
+    private static void Kernel512Rows(int rows, float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, float beta, float* bias)
     {
         switch (rows)
         {
-            case 1: Kernel512<R1>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 2: Kernel512<R2>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 3: Kernel512<R3>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 4: Kernel512<R4>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 5: Kernel512<R5>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 6: Kernel512<R6>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 7: Kernel512<R7>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 8: Kernel512<R8>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 9: Kernel512<R9>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 10: Kernel512<R10>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 11: Kernel512<R11>(a, aStep, b, bStep, kc, c, ldc, beta); break;
-            case 12: Kernel512<R12>(a, aStep, b, bStep, kc, c, ldc, beta); break;
+            case 1: Kernel512<R1>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 2: Kernel512<R2>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 3: Kernel512<R3>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 4: Kernel512<R4>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 5: Kernel512<R5>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 6: Kernel512<R6>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 7: Kernel512<R7>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 8: Kernel512<R8>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 9: Kernel512<R9>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 10: Kernel512<R10>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 11: Kernel512<R11>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
+            case 12: Kernel512<R12>(a, aStep, b, bStep, kc, c, ldc, beta, bias); break;
             default: throw new ArgumentOutOfRangeException(nameof(rows));
         }
     }
@@ -196,7 +201,7 @@ public static unsafe partial class Gemm
     /// the FMA chain per element is the same as the packed kernel's, so results are bit-identical.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512RowMajor<TR>(float* a, int lda, float* b, int bStep, int kc, float* c, int ldc, float beta) where TR : struct, IRowCount
+    private static void Kernel512RowMajor<TR>(float* a, int lda, float* b, int bStep, int kc, float* c, int ldc, float beta, float* bias) where TR : struct, IRowCount
     {
         if (Sse.IsSupported)
         {
@@ -229,36 +234,36 @@ public static unsafe partial class Gemm
             if (TR.Count > 11) { x = Vector512.Create(a11[p]); c110 = Avx512F.FusedMultiplyAdd(x, b0, c110); c111 = Avx512F.FusedMultiplyAdd(x, b1, c111); }
             b += bStep;
         }
-        Store512(c, c00, c01, beta);
-        if (TR.Count > 1) Store512(c + 1 * ldc, c10, c11, beta);
-        if (TR.Count > 2) Store512(c + 2 * ldc, c20, c21, beta);
-        if (TR.Count > 3) Store512(c + 3 * ldc, c30, c31, beta);
-        if (TR.Count > 4) Store512(c + 4 * ldc, c40, c41, beta);
-        if (TR.Count > 5) Store512(c + 5 * ldc, c50, c51, beta);
-        if (TR.Count > 6) Store512(c + 6 * ldc, c60, c61, beta);
-        if (TR.Count > 7) Store512(c + 7 * ldc, c70, c71, beta);
-        if (TR.Count > 8) Store512(c + 8 * ldc, c80, c81, beta);
-        if (TR.Count > 9) Store512(c + 9 * ldc, c90, c91, beta);
-        if (TR.Count > 10) Store512(c + 10 * ldc, c100, c101, beta);
-        if (TR.Count > 11) Store512(c + 11 * ldc, c110, c111, beta);
+        Store512(c, c00, c01, beta, bias);
+        if (TR.Count > 1) Store512(c + 1 * ldc, c10, c11, beta, bias);
+        if (TR.Count > 2) Store512(c + 2 * ldc, c20, c21, beta, bias);
+        if (TR.Count > 3) Store512(c + 3 * ldc, c30, c31, beta, bias);
+        if (TR.Count > 4) Store512(c + 4 * ldc, c40, c41, beta, bias);
+        if (TR.Count > 5) Store512(c + 5 * ldc, c50, c51, beta, bias);
+        if (TR.Count > 6) Store512(c + 6 * ldc, c60, c61, beta, bias);
+        if (TR.Count > 7) Store512(c + 7 * ldc, c70, c71, beta, bias);
+        if (TR.Count > 8) Store512(c + 8 * ldc, c80, c81, beta, bias);
+        if (TR.Count > 9) Store512(c + 9 * ldc, c90, c91, beta, bias);
+        if (TR.Count > 10) Store512(c + 10 * ldc, c100, c101, beta, bias);
+        if (TR.Count > 11) Store512(c + 11 * ldc, c110, c111, beta, bias);
     }
 
-    private static void Kernel512RowMajorRows(int rows, float* a, int lda, float* b, int bStep, int kc, float* c, int ldc, float beta)
+    private static void Kernel512RowMajorRows(int rows, float* a, int lda, float* b, int bStep, int kc, float* c, int ldc, float beta, float* bias)
     {
         switch (rows)
         {
-            case 1: Kernel512RowMajor<R1>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 2: Kernel512RowMajor<R2>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 3: Kernel512RowMajor<R3>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 4: Kernel512RowMajor<R4>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 5: Kernel512RowMajor<R5>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 6: Kernel512RowMajor<R6>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 7: Kernel512RowMajor<R7>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 8: Kernel512RowMajor<R8>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 9: Kernel512RowMajor<R9>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 10: Kernel512RowMajor<R10>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 11: Kernel512RowMajor<R11>(a, lda, b, bStep, kc, c, ldc, beta); break;
-            case 12: Kernel512RowMajor<R12>(a, lda, b, bStep, kc, c, ldc, beta); break;
+            case 1: Kernel512RowMajor<R1>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 2: Kernel512RowMajor<R2>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 3: Kernel512RowMajor<R3>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 4: Kernel512RowMajor<R4>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 5: Kernel512RowMajor<R5>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 6: Kernel512RowMajor<R6>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 7: Kernel512RowMajor<R7>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 8: Kernel512RowMajor<R8>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 9: Kernel512RowMajor<R9>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 10: Kernel512RowMajor<R10>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 11: Kernel512RowMajor<R11>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
+            case 12: Kernel512RowMajor<R12>(a, lda, b, bStep, kc, c, ldc, beta, bias); break;
             default: throw new ArgumentOutOfRangeException(nameof(rows));
         }
     }
