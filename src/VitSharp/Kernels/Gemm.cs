@@ -91,7 +91,9 @@ public static unsafe partial class Gemm
     internal static int DirectOperands = EnvInt("VIT_GEMM_DIRECT", 5, 0, 7);
 
     /// <summary>Widest n for which a row-major A is read in place (bit 4 of <see cref="DirectOperands"/>): each A element
-    /// serves only n/32 micro-kernel calls there, so packing it is a visible share (MNIST-ViT fc2 forward +7 %).</summary>
+    /// serves only n/32 micro-kernel calls there, so packing it is a visible share (MNIST-ViT fc2 forward +7 %). Up to
+    /// 4× wider when A's rows are short (lda ≤ 256: the 12 row streams then fall in different L1 sets; MNIST-ViT qkv
+    /// and fc1 forward +2-4 %); with long rows (ViT-B fc2, lda 3072) in-place A measured 6 % slower at n = 768.</summary>
     internal static int NarrowN = EnvInt("VIT_GEMM_NARROW_N", 256, 0, 1 << 16);
     /// <summary>When both a narrow row-major A and a row-major B could be read in place: 1 (default) reads A in place
     /// and packs B (+3-4 % on n = 128), 0 keeps B in place and packs A. Tuning aid.</summary>
@@ -348,7 +350,8 @@ public static unsafe partial class Gemm
         g.DirectA = v512 && g.TransA && g.Alpha == 1f && g.RowSums == null && (DirectOperands & 2) != 0;
         // Not with pre-packed weights: their deeper k blocks keep the packed A panel hot longer, and reading A in place
         // there measured 4 % slower (ViT-Tiny inference at batch 8).
-        g.DirectARows = v512 && !g.TransA && g.Alpha == 1f && g.RowSums == null && g.PB == null && (DirectOperands & 4) != 0 && g.N <= NarrowN;
+        g.DirectARows = v512 && !g.TransA && g.Alpha == 1f && g.RowSums == null && g.PB == null && (DirectOperands & 4) != 0
+            && (g.N <= NarrowN || (g.N <= 4 * NarrowN && g.Lda <= 256));
         if (g.DirectARows && g.DirectB) { if (NarrowMode == 0) g.DirectARows = false; else g.DirectB = false; }
         if (work < ParallelThreshold) threads = 1;
         if (threads == 1)
