@@ -515,7 +515,7 @@ public static unsafe partial class Gemm
                                 if (jr < full) Tile(g.Level, ap, aStep, aRow, bDirect + jr, g.Ldb, kc, crow + jr, g.Ldc, rows, cols, beta, t, bias);
                                 else Tile(g.Level, ap, aStep, aRow, bBlock + (long)jr * kc, NR, kc, crow + jr, g.Ldc, rows, cols, beta, t, bias);
                             }
-                            // Bias/epilogue once per row of the whole block (still in L1/L2): one call per row
+                            // The epilogue once per row of the whole block (still in L1/L2): one call per row
                             // instead of one per 32-column tile, so per-call overhead stays small.
                             if (last && finish) Finish(in g, ic + ir, rows, jc, nc, ref epi, bias: false);
                         }
@@ -584,7 +584,8 @@ public static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Adds the bias and runs the epilogue on rows [row0, row0+rows) × [col0, col0+cols) of C.</summary>
+    /// <summary>Adds the bias (unless the micro-kernels already did) and runs the epilogue on rows [row0, row0+rows) ×
+    /// [col0, col0+cols) of C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Finish<TEpi>(in Args g, int row0, int rows, int col0, int cols, ref TEpi epi, bool bias = true) where TEpi : struct, IGemmEpilogue
     {

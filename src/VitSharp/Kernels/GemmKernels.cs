@@ -198,7 +198,9 @@ public static unsafe partial class Gemm
     /// <summary>
     /// <see cref="Kernel512{TR}"/> with a row-major A read where it lies: row r's value for step p is a[r·lda + p].
     /// Narrow products (n ≤ 256) use each A element only n/32 times, so packing it cost them ~11 % of their time;
-    /// the FMA chain per element is the same as the packed kernel's, so results are bit-identical.
+    /// the FMA chain per element is the same as the packed kernel's, so results are bit-identical. Written out
+    /// rather than sharing a generic A accessor with the packed kernel: that one is the hottest loop in the
+    /// library, and its single-pointer addressing is what keeps all 24 accumulators and the pointers in registers.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Kernel512RowMajor<TR>(float* a, int lda, float* b, int bStep, int kc, float* c, int ldc, float beta, float* bias) where TR : struct, IRowCount
