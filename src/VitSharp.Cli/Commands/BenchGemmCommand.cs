@@ -8,12 +8,15 @@ namespace VitSharp.Cli.Commands;
 /// <summary>
 /// `vit bench gemm`: the same-run FMA peak, then GFLOP/s and fraction of peak for 2048³ and the ViT-B/16 GEMM
 /// shapes (batch 1 = 197 rows, batch 8 = 1576 rows), NN and NT (B stored n×k, as nn.Linear stores weights), NT with
-/// the weight pre-packed, and the fused attention kernel: 12 heads × 197 tokens × 64, then forward and backward on the
+/// the weight pre-packed, the training step's forward / dX / dW GEMMs of ViT-Ti (b32) and the MNIST ViT (b128), and
+/// the fused attention kernel: 12 heads × 197 tokens × 64, then forward and backward on the
 /// strided qkv layout of the planned paths for ViT-B and ViT-Ti (197 × 64), the MNIST ViT (50 × 32) and the demo (17 × 24).
 /// </summary>
 internal static class BenchGemmCommand
 {
-    private sealed record Shape(string Name, int M, int N, int K, bool TransB, bool Prepacked = false);
+    /// <summary>A GEMM shape; TransA (A stored k×m) comes with the bias-gradient row sums, as the training step's
+    /// weight-gradient GEMMs run it (dW = dYᵀ·X, db = Σ dY).</summary>
+    private sealed record Shape(string Name, int M, int N, int K, bool TransB, bool Prepacked = false, bool TransA = false);
 
     private sealed record Result(string Name, int M, int N, int K, double Gflops);
 
@@ -70,6 +73,17 @@ internal static class BenchGemmCommand
             yield return new Shape($"vit-b fc2 {suffix}", rows, 768, 3072, true, true);
             yield return new Shape($"vit-b proj {suffix}", rows, 768, 768, true, true);
         }
+        // The training step's GEMMs per Linear (out × in): forward y = x·Wᵀ (NT), dX = dY·W (NN), dW = dYᵀ·X (TN,
+        // k = batch·tokens, with the bias-gradient row sums).
+        foreach (var (model, rows, d) in new[] { ("vit-ti b32", 6304, 192), ("mnist b128", 6400, 128) })
+        {
+            foreach (var (layer, outF, inF) in new[] { ("qkv", 3 * d, d), ("proj", d, d), ("fc1", 4 * d, d), ("fc2", d, 4 * d) })
+            {
+                yield return new Shape($"train {model} {layer} fwd", rows, outF, inF, true);
+                yield return new Shape($"train {model} {layer} dX", rows, inF, outF, false);
+                yield return new Shape($"train {model} {layer} dW", outF, inF, rows, false, TransA: true);
+            }
+        }
     }
 
     private static void Run(bool json, int threads, double seconds, string? filter)
@@ -120,9 +134,11 @@ internal static class BenchGemmCommand
         var c = new float[s.M * s.N];
         int ldb = s.TransB ? s.K : s.N;
         var packed = s.Prepacked ? Gemm.PackB(s.TransB, s.K, s.N, b, ldb) : null;
+        var sums = new float[s.M];
         void Once()
         {
             if (packed != null) Gemm.Sgemm(false, s.M, 1f, a, s.K, packed, 0f, c, s.N);
+            else if (s.TransA) Gemm.SgemmWithRowSums(true, false, s.M, s.N, s.K, 1f, a, s.M, b, ldb, 0f, c, s.N, sums);
             else Gemm.Sgemm(false, s.TransB, s.M, s.N, s.K, 1f, a, s.K, b, ldb, 0f, c, s.N);
         }
         return Time(Once, 2.0 * s.M * s.N * s.K, seconds);
