@@ -430,6 +430,62 @@ public class GemmTests
     }
 
     [Fact]
+    public void SplitK_LongK_MatchesReference_SameOnEveryThreadCount()
+    {
+        // k ≥ 2048 and ≥ 4·max(m, n) runs as two half-k products added together (the weight-gradient GEMMs): every
+        // transpose, beta, a padded ldc and the row sums; bit-identical for 1-3 threads.
+        int saved = Workers.ThreadCount;
+        try
+        {
+            foreach (var level in Levels())
+            {
+                Cpu.With(level, () =>
+                {
+                    var rng = new Random(23);
+                    foreach (var (ta, tb, m, n, k, beta, sums) in new[] { (true, false, 100, 60, 4099, 0f, true), (false, false, 50, 70, 3001, 0.5f, false), (false, true, 33, 40, 2500, 1f, false), (true, false, 7, 300, 2400, 0f, true) })
+                    {
+                        int lda = ta ? m : k, ldb = tb ? k : n, ldc = n + 3;
+                        var a = RandomArray(rng, (ta ? k : m) * lda);
+                        var b = RandomArray(rng, (tb ? n : k) * ldb);
+                        var c0 = RandomArray(rng, m * ldc);
+                        var expected = Reference(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, c0, ldc);
+                        float[]? first = null, firstSums = null;
+                        foreach (int threads in new[] { 1, 2, 3 })
+                        {
+                            Workers.ThreadCount = threads;
+                            var c = (float[])c0.Clone();
+                            var rowSums = new float[m];
+                            if (sums) Gemm.SgemmWithRowSums(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, c, ldc, rowSums);
+                            else Gemm.Sgemm(ta, tb, m, n, k, 1f, a, lda, b, ldb, beta, c, ldc);
+                            string what = $"{level} threads={threads} ta={ta} tb={tb} m={m} n={n} k={k} beta={beta}";
+                            AssertClose(expected, c, m, n, ldc, k, what);
+                            if (sums)
+                            {
+                                for (int i = 0; i < m; i++)
+                                {
+                                    double e = 0, mag = 0;
+                                    for (int p = 0; p < k; p++) { double v = ta ? a[p * lda + i] : a[i * lda + p]; e += v; mag += Math.Abs(v); }
+                                    Assert.True(Math.Abs(rowSums[i] - e) <= 1e-5 * mag + 1e-6, $"{what}: row sum {i} = {rowSums[i]}, expected {e}");
+                                }
+                            }
+                            if (first == null) { first = c; firstSums = rowSums; }
+                            else
+                            {
+                                Assert.True(first.AsSpan().SequenceEqual(c), what + ": differs from 1 thread");
+                                Assert.True(firstSums!.AsSpan().SequenceEqual(rowSums), what + ": row sums differ from 1 thread");
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Workers.ThreadCount = saved;
+        }
+    }
+
+    [Fact]
     public void Deterministic_AcrossRunsAndThreadCounts()
     {
         var rng = new Random(17);
