@@ -19,9 +19,8 @@ internal struct GeluOp : IVecUnaryOp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x) where TV : struct, IVec<TV>
     {
-        var e = VMath.Erf(TV.Mul(x, TV.Splat(0.70710678118654752f)));
-        var hx = TV.Mul(x, TV.Splat(0.5f));
-        return TV.Fma(hx, e, hx);
+        // x·Φ(x), Φ from the erfcx form (see VMath.NormalCdfPdf): no cancellation for negative x.
+        return TV.Mul(x, VMath.NormalCdfPdf(x, out _));
     }
 }
 
@@ -31,8 +30,7 @@ internal struct GeluGradOp : IVecBinaryOp
     public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV>
     {
         // d/dx [x Φ(x)] = Φ(x) + x φ(x)
-        var cdf = TV.Fma(VMath.Erf(TV.Mul(x, TV.Splat(0.70710678118654752f))), TV.Splat(0.5f), TV.Splat(0.5f));
-        var pdf = TV.Mul(VMath.Exp(TV.Mul(TV.Mul(x, x), TV.Splat(-0.5f))), TV.Splat(0.39894228040143268f));
+        var cdf = VMath.NormalCdfPdf(x, out var pdf);
         return TV.Mul(g, TV.Fma(x, pdf, cdf));
     }
 }
