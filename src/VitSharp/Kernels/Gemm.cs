@@ -102,7 +102,6 @@ public static unsafe partial class Gemm
     /// <summary>Long-k products with a small C run as two half-k products (<see cref="RunSplitK"/>). Tuning aid.</summary>
     internal static bool SplitK = EnvInt("VIT_GEMM_SPLITK", 1, 0, 1) == 1;
 
-
     /// <summary>Problems with fewer multiply-adds than this run on one thread.</summary>
     private const long ParallelThreshold = 1 << 20;
 
@@ -351,7 +350,7 @@ public static unsafe partial class Gemm
         }
         if (SplitK && !g.Half && typeof(TEpi) == typeof(NoEpilogue) && g.Bias == null && g.PB == null && g.K >= 2048 && g.K >= 4L * Math.Max(g.M, g.N))
         {
-            RunSplitK(ref g, threads);
+            RunSplitK(ref g);
             return;
         }
         bool v512 = g.Level == SimdLevel.Vector512;
@@ -405,7 +404,7 @@ public static unsafe partial class Gemm
     /// shapes, alternating runs). The split depends only on the shape, never on the thread count, so results stay
     /// bit-identical across thread counts (one thread runs the halves in turn).
     /// </summary>
-    private static void RunSplitK(ref Args g, int threads)
+    private static void RunSplitK(ref Args g)
     {
         int h = g.K / 2;
         long mn = (long)g.M * g.N;
@@ -425,11 +424,10 @@ public static unsafe partial class Gemm
             g1.C = p;
             g1.Ldc = g.N;
             if (g.RowSums != null) g1.RowSums = p + mn;
-            var job = new SplitKJob { G0 = g0, G1 = g1 };
-            if (threads > 1) Workers.For(2, job);
-            else { job.Execute(0); job.Execute(1); }
+            // Workers.For runs the two halves in turn on one thread (or inside another job), in parallel otherwise.
+            Workers.For(2, new SplitKJob { G0 = g0, G1 = g1 });
             var add = new AddPartJob { C = g.C, Ldc = g.Ldc, P = p, M = g.M, N = g.N, Sums = g.RowSums, PartSums = g1.RowSums, Level = g.Level };
-            if (threads > 1 && mn >= 1 << 16) Workers.For(2, add);
+            if (mn >= 1 << 16) Workers.For(2, add);
             else { add.Execute(0); add.Execute(1); }
         }
         finally

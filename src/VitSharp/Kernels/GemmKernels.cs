@@ -14,28 +14,16 @@ public static unsafe partial class Gemm
     }
 
     /// <summary>
-    /// Computes one MR×NR tile: C[rows, cols] (+)= Ap·Bp, at the current SIMD level. t is a 64-byte aligned
-    /// MR×NR scratch tile for partial tiles and the narrower levels. Every path rounds identically per element
-    /// within a level (same FMA chain over p, then the same C update), so results do not depend on tiling.
+    /// Computes one MR×NR tile: C[rows, cols] (+)= A·B, at the current SIMD level. A's MR values for step p start at
+    /// a + p·aStep (MR for a packed micro-panel, lda for a transposed A read where it lies); with
+    /// <paramref name="aRow"/> ≠ 0, A is row-major and read in place instead (row r at a + r·aRow, steps consecutive).
+    /// B's NR values are at b + p·bStep (NR packed, ldb for a row-major B). Strided operands are only passed at the
+    /// Vector512 level and with full B panels. t is a 64-byte aligned MR×NR scratch tile for partial tiles and the
+    /// narrower levels. A non-null <paramref name="bias"/> (the tile's cols values) is added to every row as C is
+    /// stored, after the beta update: the same rounding as a separate pass, without one. Every path rounds
+    /// identically per element within a level (same FMA chain over p, then the same C update), so results do not
+    /// depend on tiling.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(SimdLevel level, float* a, float* b, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
-        => Tile(level, a, MR, 0, b, NR, kc, c, ldc, rows, cols, beta, t, null);
-
-    /// <summary>
-    /// <see cref="Tile(SimdLevel, float*, float*, int, float*, int, int, int, float, float*)"/> with operands read
-    /// in place: A's MR values for step p start at a + p·aStep (MR for a packed micro-panel, lda for a transposed
-    /// A read where it lies), B's NR values at b + p·bStep (NR packed, ldb for a row-major B). Strided operands are
-    /// only passed at the Vector512 level and with full B panels.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(SimdLevel level, float* a, int aStep, float* b, int bStep, int kc, float* c, int ldc, int rows, int cols, float beta, float* t)
-        => Tile(level, a, aStep, 0, b, bStep, kc, c, ldc, rows, cols, beta, t, null);
-
-    /// <summary>As above; <paramref name="aRow"/> ≠ 0 means A is row-major and read in place (Vector512 only): row r
-    /// of the tile starts at a + r·aRow and its steps are consecutive (aStep is then ignored). A non-null
-    /// <paramref name="bias"/> (the tile's cols values) is added to every row as C is stored, after the beta update:
-    /// the same rounding as a separate pass, without one.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Tile(SimdLevel level, float* a, int aStep, int aRow, float* b, int bStep, int kc, float* c, int ldc, int rows, int cols, float beta, float* t, float* bias)
     {
