@@ -17,7 +17,8 @@ public readonly record struct AttentionStrides(long Batch, long Head, long Token
 /// against all keys are formed in a small scratch (keys broadcast from their rows, the tile's Qᵀ packed), so the
 /// softmax is a column-wise (vertical) max / exp / sum with no horizontal reductions, and Sᵀ is already in the
 /// packed layout that P·V reads. One pass over all keys (no online rescaling): the scratch is only keys × tile.
-/// The forward can save the per-row log-sum-exp so the backward recomputes probabilities tile by tile.
+/// The forward can save the per-row log-sum-exp so the backward recomputes probabilities tile by tile, or save the
+/// probabilities themselves (<see cref="ProbabilitiesLength"/>) so the backward reads them instead.
 /// Optional dropout on the probabilities draws its mask from a counter-based hash of (seed, head, row, column),
 /// so the backward regenerates it instead of storing it. Work is split over B×H (and query chunks when B×H is
 /// small) on <see cref="Workers"/>; each job uses thread-local scratch. Every row's arithmetic is independent of
@@ -41,6 +42,20 @@ public static unsafe class Attention
 
     private static int RoundUp(int x, int m) => (x + m - 1) / m * m;
 
+    /// <summary>Query rows per head in a saved-probabilities buffer: a multiple of every SIMD level's tile width,
+    /// so one layout serves all levels.</summary>
+    private const int ProbRowAlign = 32;
+
+    /// <summary>
+    /// Floats of the buffer in which <see cref="Forward(float*, AttentionStrides, float*, AttentionStrides, float*, AttentionStrides, float*, AttentionStrides, float*, int, int, int, int, int, float, float, ulong, float*)"/>
+    /// can save the softmax probabilities for the backward (B·H·⌈nq⌉₃₂·nk), which then skips recomputing
+    /// S = q·kᵀ and its exponentials: a fifth of the backward's products, for nq·nk floats per head of memory.
+    /// </summary>
+    public static long ProbabilitiesLength(int batch, int heads, int nq, int nk) => (long)batch * heads * RoundUp(nq, ProbRowAlign) * nk;
+
+    /// <summary>Start of query tile i0's probabilities (nk rows of the tile's lanes) for head bh.</summary>
+    private static float* ProbTile(float* probs, long bh, int nq, int nk, int i0) => probs + (bh * RoundUp(nq, ProbRowAlign) + i0) * nk;
+
     /// <summary>Contiguous (B, H, N, Dh) q, k, v and o; o = softmax(q·kᵀ·scale)·v.</summary>
     public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> o,
         int batch, int heads, int tokens, int dh, float scale)
@@ -60,7 +75,7 @@ public static unsafe class Attention
     /// </summary>
     public static void Forward(float* q, AttentionStrides qs, float* k, AttentionStrides ks, float* v, AttentionStrides vs,
         float* o, AttentionStrides os, float* lse, int batch, int heads, int nq, int nk, int dh, float scale,
-        float dropoutP = 0, ulong dropoutSeed = 0)
+        float dropoutP = 0, ulong dropoutSeed = 0, float* probs = null)
     {
         if (batch * heads == 0 || nq == 0) return;
         int bh = batch * heads;
@@ -78,6 +93,7 @@ public static unsafe class Attention
             V = v,
             O = o,
             Lse = lse,
+            Probs = probs,
             Qs = qs,
             Ks = ks,
             Vs = vs,
@@ -103,17 +119,19 @@ public static unsafe class Attention
     /// </summary>
     public static void Backward(float* q, AttentionStrides qs, float* k, AttentionStrides ks, float* v, AttentionStrides vs,
         float* o, AttentionStrides os, float* lse, float* dout, AttentionStrides dos, float* dq, float* dk, float* dv,
-        int batch, int heads, int nq, int nk, int dh, float scale, float dropoutP = 0, ulong dropoutSeed = 0)
+        int batch, int heads, int nq, int nk, int dh, float scale, float dropoutP = 0, ulong dropoutSeed = 0, float* probs = null)
         => Backward(q, qs, k, ks, v, vs, o, os, lse, dout, dos, dq, AttentionStrides.Contiguous(heads, nq, dh),
             dk, AttentionStrides.Contiguous(heads, nk, dh), dv, AttentionStrides.Contiguous(heads, nk, dh),
-            batch, heads, nq, nk, dh, scale, dropoutP, dropoutSeed);
+            batch, heads, nq, nk, dh, scale, dropoutP, dropoutSeed, probs);
 
     /// <summary>Backward with strided dq, dk, dv (e.g. written straight into the column blocks of a fused dqkv
-    /// matrix); each is overwritten. Heads own disjoint slices, so any layout without overlap between heads works.</summary>
+    /// matrix); each is overwritten. Heads own disjoint slices, so any layout without overlap between heads works.
+    /// <paramref name="probs"/>: the probabilities the forward saved (see <see cref="ProbabilitiesLength"/>), or null to
+    /// recompute them from q, k and the log-sum-exp.</summary>
     public static void Backward(float* q, AttentionStrides qs, float* k, AttentionStrides ks, float* v, AttentionStrides vs,
         float* o, AttentionStrides os, float* lse, float* dout, AttentionStrides dos, float* dq, AttentionStrides dqs,
         float* dk, AttentionStrides dks, float* dv, AttentionStrides dvs,
-        int batch, int heads, int nq, int nk, int dh, float scale, float dropoutP = 0, ulong dropoutSeed = 0)
+        int batch, int heads, int nq, int nk, int dh, float scale, float dropoutP = 0, ulong dropoutSeed = 0, float* probs = null)
     {
         int bh = batch * heads;
         if (bh == 0) return;
@@ -124,6 +142,7 @@ public static unsafe class Attention
             V = v,
             O = o,
             Lse = lse,
+            Probs = probs,
             DO = dout,
             DQ = dq,
             DK = dk,
@@ -179,7 +198,7 @@ public static unsafe class Attention
 
     private struct FwdJob : IParallelJob
     {
-        public float* Q, K, V, O, Lse;
+        public float* Q, K, V, O, Lse, Probs;
         public AttentionStrides Qs, Ks, Vs, Os;
         public int Heads, Nq, Nk, Dh, Tiles, Chunks;
         public float Scale, DropP;
@@ -276,6 +295,24 @@ public static unsafe class Attention
                         lv[i] = 1f / lv[i];
                     }
                 }
+                if (Probs != null)
+                {
+                    // The normalised probabilities, before dropout (the backward regenerates the mask).
+                    float* pd = ProbTile(Probs, bhIndex, Nq, nk, i0);
+                    // Streaming stores where aligned: the backward reads them back much later, so caching them
+                    // (and first reading the lines in for ownership) only costs bandwidth.
+                    bool stream = typeof(TV) == typeof(V512) && Avx512F.IsSupported && ((nint)pd & 63) == 0;
+                    for (int x = 0; x < nv; x++)
+                    {
+                        var vl = TV.Load(ref lv[x * w]);
+                        for (int j = 0; j < nk; j++)
+                        {
+                            var pv = TV.Mul(TV.Load(ref st[j * lanes + x * w]), vl);
+                            if (stream) Avx512F.StoreAlignedNonTemporal(pd + j * lanes + x * w, Unsafe.As<TV, V512>(ref pv).V);
+                            else TV.Store(pv, ref pd[j * lanes + x * w]);
+                        }
+                    }
+                }
                 if (drop)
                 {
                     for (int j = 0; j < nk; j++)
@@ -294,7 +331,7 @@ public static unsafe class Attention
 
     private struct BwdJob : IParallelJob
     {
-        public float* Q, K, V, O, Lse, DO, DQ, DK, DV;
+        public float* Q, K, V, O, Lse, Probs, DO, DQ, DK, DV;
         public AttentionStrides Qs, Ks, Vs, Os, DOs, DQs, DKs, DVs;
         public int Heads, Nq, Nk, Dh;
         public float Scale, DropP;
@@ -329,7 +366,7 @@ public static unsafe class Attention
             long acc = (long)nk * dhp;
             float* qt = Scratch(2 * tile + 3 * rowsT + 2 * st + 2 * acc + 2 * lanesMax + (padK ? acc : 0) + dh + 64);
             float* gt = qt + tile, qr = gt + tile, gr = qr + rowsT, dqt = gr + rowsT;
-            float* pt = dqt + rowsT, dpt = pt + st, dka = dpt + st, dva = dka + acc, lv = dva + acc, dvec = lv + lanesMax, kp = dvec + lanesMax;
+            float* ptScratch = dqt + rowsT, dpt = ptScratch + st, dka = dpt + st, dva = dka + acc, lv = dva + acc, dvec = lv + lanesMax, kp = dvec + lanesMax;
             float* zeros = kp + (padK ? acc : 0);
             new Span<float>(zeros, dh).Clear();
             long ldk = Ks.Token;
@@ -349,7 +386,8 @@ public static unsafe class Attention
             {
                 var (i0, rows, lanes) = QueryTile(t, nq, w);
                 int nv = lanes / w;
-                PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
+                bool saved = Probs != null;
+                if (!saved) PackTransposed<TV>(q + i0 * Qs.Token, Qs.Token, rows, lanes, dh, Scale, qt, zeros);
                 PackTransposed<TV>(dout + i0 * DOs.Token, DOs.Token, rows, lanes, dh, 1f, gt, zeros);
                 // B operands of dK and dV: the tile's Q and dO rows, read in place unless dh needs padding to
                 // whole registers (then copied with zero columns).
@@ -373,7 +411,15 @@ public static unsafe class Attention
                     dvec[i] = i < rows ? Dot<TV>(dout + (long)(i0 + i) * DOs.Token, o + (long)(i0 + i) * Os.Token, dh) : 0;
                     lv[i] = i < rows ? lse[i0 + i] : 0;
                 }
-                RowsTimes<TV>(k, Ks.Token, nk, qt, lanes, dh, nv, pt, lanes, acc: false);     // Sᵀ
+                // P: the saved probabilities (read in place unless dropout rewrites them), or Sᵀ to exponentiate below.
+                float* pt = ptScratch;
+                if (saved)
+                {
+                    float* ps = ProbTile(Probs, bhIndex, nq, nk, i0);
+                    if (drop) new Span<float>(ps, nk * lanes).CopyTo(new Span<float>(pt, nk * lanes));
+                    else pt = ps;
+                }
+                else RowsTimes<TV>(k, Ks.Token, nk, qt, lanes, dh, nv, pt, lanes, acc: false);
                 RowsTimes<TV>(v, Vs.Token, nk, gt, lanes, dh, nv, dpt, lanes, acc: false);    // dPᵀ = V·dOᵀ
                 // dS is stored pre-multiplied by the score scale, which both dQ = dS·K·scale and dK = dSᵀ·Q·scale
                 // need, so neither product is rescaled afterwards.
@@ -384,6 +430,15 @@ public static unsafe class Attention
                     {
                         var vl = TV.Load(ref lv[x * w]);
                         var vd = TV.Load(ref dvec[x * w]);
+                        if (saved)
+                        {
+                            for (int j = 0; j < nk; j++)
+                            {
+                                float* p = pt + j * lanes + x * w, dp = dpt + j * lanes + x * w;
+                                TV.Store(TV.Mul(TV.Mul(TV.Load(ref p[0]), vs), TV.Sub(TV.Load(ref dp[0]), vd)), ref dp[0]);
+                            }
+                            continue;
+                        }
                         for (int j = 0; j < nk; j++)
                         {
                             float* p = pt + j * lanes + x * w, dp = dpt + j * lanes + x * w;
@@ -400,7 +455,7 @@ public static unsafe class Attention
                         float* p = pt + j * lanes, dp = dpt + j * lanes;
                         for (int i = 0; i < lanes; i++)
                         {
-                            float pj = VMath.Exp(new V1(p[i] - lv[i])).V;
+                            float pj = saved ? p[i] : VMath.Exp(new V1(p[i] - lv[i])).V;
                             float m = i < rows && Keep(Seed, bhIndex, i0 + i, j, thr) ? keepScale : 0f;
                             // dp becomes dS = P∘(dP̃·M/(1−p) − D); p becomes the dropped probability used for dV
                             dp[i] = pj * Scale * (dp[i] * m - dvec[i]);

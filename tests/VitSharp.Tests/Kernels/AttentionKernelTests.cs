@@ -107,8 +107,10 @@ public unsafe class AttentionKernelTests
         return (o, lse, dq, dk, dv);
     }
 
-    /// <summary>Runs the kernel: o, lse, and dq, dk, dv gathered back to contiguous (B, H, N, Dh).</summary>
-    private static (float[] O, float[] Lse, float[] Dq, float[] Dk, float[] Dv) Run(Case c)
+    /// <summary>Runs the kernel: o, lse, and dq, dk, dv gathered back to contiguous (B, H, N, Dh).
+    /// <paramref name="probsOffset"/> ≥ 0: the forward saves the probabilities and the backward reads them, in a buffer
+    /// that many floats past a 64-byte boundary (0 takes the Vector512 streaming-store path).</summary>
+    private static (float[] O, float[] Lse, float[] Dq, float[] Dk, float[] Dv) Run(Case c, int probsOffset = -1)
     {
         int d = c.D;
         var o = new float[c.B * c.Nq * c.Ldo];
@@ -118,11 +120,15 @@ public unsafe class AttentionKernelTests
         var dkvb = new float[c.B * c.Nk * c.Ldkv];
         Array.Fill(dqb, float.NaN);
         Array.Fill(dkvb, float.NaN);
-        fixed (float* q = c.Q, kv = c.KV, g = c.G, po = o, pl = lse, pdq = dqb, pdkv = dkvb)
+        // NaN-filled: every read of the saved probabilities must be of a written one.
+        var probs = probsOffset >= 0 ? GC.AllocateArray<float>((int)Attention.ProbabilitiesLength(c.B, c.H, c.Nq, c.Nk) + 32, pinned: true) : [];
+        Array.Fill(probs, float.NaN);
+        fixed (float* q = c.Q, kv = c.KV, g = c.G, po = o, pl = lse, pdq = dqb, pdkv = dkvb, pp0 = probs)
         {
-            Attention.Forward(q, c.Qs, kv, c.KVs, kv + d, c.KVs, po, c.Os, pl, c.B, c.H, c.Nq, c.Nk, c.Dh, c.Scale, c.P, c.Seed);
+            float* pp = probsOffset >= 0 ? (float*)(((nint)pp0 + 63) & ~(nint)63) + probsOffset : null;
+            Attention.Forward(q, c.Qs, kv, c.KVs, kv + d, c.KVs, po, c.Os, pl, c.B, c.H, c.Nq, c.Nk, c.Dh, c.Scale, c.P, c.Seed, pp);
             Attention.Backward(q, c.Qs, kv, c.KVs, kv + d, c.KVs, po, c.Os, pl, g, c.Os, pdq, c.Qs, pdkv, c.KVs, pdkv + d, c.KVs,
-                c.B, c.H, c.Nq, c.Nk, c.Dh, c.Scale, c.P, c.Seed);
+                c.B, c.H, c.Nq, c.Nk, c.Dh, c.Scale, c.P, c.Seed, pp);
         }
         float[] Gather(float[] src, int n, int ld, int off)
         {
@@ -154,12 +160,16 @@ public unsafe class AttentionKernelTests
         var r = Reference(c);
         NnTestUtil.ForEachLevel(level =>
         {
-            var k = Run(c);
-            NnTestUtil.Close(r.O, k.O, 2e-6, 2e-5, $"{level} o");
-            NnTestUtil.Close(r.Lse, k.Lse, 2e-6, 2e-6, $"{level} lse");
-            NnTestUtil.Close(r.Dq, k.Dq, 1e-5, 1e-4, $"{level} dq");
-            NnTestUtil.Close(r.Dk, k.Dk, 1e-5, 1e-4, $"{level} dk");
-            NnTestUtil.Close(r.Dv, k.Dv, 1e-5, 1e-4, $"{level} dv");
+            foreach (int offset in new[] { -1, 0, 1 })
+            {
+                var k = Run(c, offset);
+                string tag = $"{level}{(offset >= 0 ? $" saved P at +{offset}" : "")}";
+                NnTestUtil.Close(r.O, k.O, 2e-6, 2e-5, $"{tag} o");
+                NnTestUtil.Close(r.Lse, k.Lse, 2e-6, 2e-6, $"{tag} lse");
+                NnTestUtil.Close(r.Dq, k.Dq, 1e-5, 1e-4, $"{tag} dq");
+                NnTestUtil.Close(r.Dk, k.Dk, 1e-5, 1e-4, $"{tag} dk");
+                NnTestUtil.Close(r.Dv, k.Dv, 1e-5, 1e-4, $"{tag} dv");
+            }
         });
     }
 

@@ -38,6 +38,8 @@ public class PlannedPathTests(ITestOutputHelper output)
             "tanh_gelu_no_qkv_bias" => baseCfg with { Gelu = GeluKind.Tanh, QkvBias = false, MlpRatio = 3 },
             "features" => baseCfg with { NumClasses = 0 },
             "gray_nonsquare_in21k" => baseCfg with { InChans = 1, ImgHeight = 24, ImgWidth = 40, RepresentationSize = 20 },
+            // Head dim 64: the training plan saves the attention probabilities for the backward.
+            "head64" => baseCfg with { ImgHeight = 48, ImgWidth = 40, EmbedDim = 128, NumHeads = 2, MlpRatio = 2 },
             _ => throw new ArgumentException(v),
         };
     }
@@ -89,11 +91,11 @@ public class PlannedPathTests(ITestOutputHelper output)
         Assert.Throws<ShapeException>(() => plan.Run(Tensor.Zeros(1, x.Shape[1] + 1, x.Shape[2], x.Shape[3])));
     }
 
-    public static TheoryData<string> TrainVariants() => ["token", "gap", "gap_nofc", "in21k", "gray_nonsquare", "misc", "sincos", "no_cls_gap", "tanh_gelu_no_qkv_bias"];
+    public static TheoryData<string> TrainVariants() => ["token", "gap", "gap_nofc", "in21k", "gray_nonsquare", "misc", "sincos", "no_cls_gap", "tanh_gelu_no_qkv_bias", "head64"];
 
     private static VisionTransformer TrainModel(string name)
     {
-        var cfg = name is "sincos" or "no_cls_gap" or "tanh_gelu_no_qkv_bias" ? VariantConfig(name) : Fixtures.Get(name).Config;
+        var cfg = name is "sincos" or "no_cls_gap" or "tanh_gelu_no_qkv_bias" or "head64" ? VariantConfig(name) : Fixtures.Get(name).Config;
         var model = new VisionTransformer(cfg.Validate(), new Rng(5));
         SeededWeights.Fill(model);
         model.Train();
