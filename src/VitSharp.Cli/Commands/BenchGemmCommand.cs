@@ -114,11 +114,12 @@ internal static class BenchGemmCommand
         }
         foreach (var a in AttentionShapes())
         {
-            foreach (bool backward in new[] { false, true })
+            // "bwd saved": the backward reading the probabilities the forward saved (training with head dim ≥ 64).
+            foreach (var (backward, saved) in new[] { (false, false), (true, false), (true, true) })
             {
-                string name = $"attn {a.Name} {(backward ? "bwd" : "fwd")}";
+                string name = $"attn {a.Name} {(backward ? saved ? "bwd saved" : "bwd" : "fwd")}";
                 if (filter != null && !name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
-                var r = new Result(name, a.Tokens, a.Tokens, a.Dh, MeasureAttentionFused(a, backward, seconds));
+                var r = new Result(name, a.Tokens, a.Tokens, a.Dh, MeasureAttentionFused(a, backward, saved, seconds));
                 results.Add(r);
                 if (!json) Console.WriteLine($"{r.Name,-24} {r.M,6} {r.N,6} {r.K,6} {r.Gflops,9:F1} {r.Gflops / peak,8:P1}");
             }
@@ -172,9 +173,10 @@ internal static class BenchGemmCommand
 
     /// <summary>
     /// The forward (with the log-sum-exp saved, as training runs it; flops of S = q·kᵀ and P·v) or the backward
-    /// (dq, dk, dv written strided into a dqkv matrix; flops of its five products: S, dP, dV, dK, dQ).
+    /// (dq, dk, dv written strided into a dqkv matrix; flops of its five products: S, dP, dV, dK, dQ, counted as five
+    /// also when <paramref name="saved"/> lets it read the forward's probabilities instead of recomputing S).
     /// </summary>
-    private static unsafe double MeasureAttentionFused(AttentionShape a, bool backward, double seconds)
+    private static unsafe double MeasureAttentionFused(AttentionShape a, bool backward, bool saved, double seconds)
     {
         var rng = new Random(7);
         int d = a.Heads * a.Dh, rows = a.Batch * a.Tokens;
@@ -183,24 +185,28 @@ internal static class BenchGemmCommand
         var o = RandomArray(rng, rows * d);
         var dqkv = RandomArray(rng, rows * 3 * d);
         var lse = RandomArray(rng, a.Batch * a.Heads * a.Tokens);
+        var probs = saved ? GC.AllocateUninitializedArray<float>((int)Attention.ProbabilitiesLength(a.Batch, a.Heads, a.Tokens, a.Tokens) + 16, pinned: true) : [];
         var qs = new AttentionStrides((long)a.Tokens * 3 * d, a.Dh, 3 * d);
         var os = new AttentionStrides((long)a.Tokens * d, a.Dh, d);
         float scale = 1f / MathF.Sqrt(a.Dh);
         void Forward()
         {
-            fixed (float* pq = qkv, po = o, pl = lse)
-                Attention.Forward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale);
+            fixed (float* pq = qkv, po = o, pl = lse, pp = probs)
+                Attention.Forward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale, probs: Align64(pp));
         }
         void Backward()
         {
-            fixed (float* pq = qkv, po = o, pl = lse, pg = g, pd = dqkv)
+            fixed (float* pq = qkv, po = o, pl = lse, pg = g, pd = dqkv, pp = probs)
                 Attention.Backward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, pg, os, pd, qs, pd + d, qs, pd + 2 * d, qs,
-                    a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale);
+                    a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale, probs: Align64(pp));
         }
         Forward(); // a real o and lse for the backward
         double pairs = (double)a.Batch * a.Heads * a.Tokens * a.Tokens * a.Dh;
         return backward ? Time(Backward, 10 * pairs, seconds) : Time(Forward, 4 * pairs, seconds);
     }
+
+    /// <summary>The first 64-byte aligned address at or after p (null stays null).</summary>
+    private static unsafe float* Align64(float* p) => p == null ? null : (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>Median GFLOP/s of 5 samples after warm-up; each sample repeats the call for ≥ seconds/5.</summary>
     internal static double Time(Action once, double flops, double seconds)
