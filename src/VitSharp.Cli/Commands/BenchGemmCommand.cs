@@ -185,28 +185,25 @@ internal static class BenchGemmCommand
         var o = RandomArray(rng, rows * d);
         var dqkv = RandomArray(rng, rows * 3 * d);
         var lse = RandomArray(rng, a.Batch * a.Heads * a.Tokens);
-        var probs = saved ? GC.AllocateUninitializedArray<float>((int)Attention.ProbabilitiesLength(a.Batch, a.Heads, a.Tokens, a.Tokens) + 16, pinned: true) : [];
+        var probs = saved ? GC.AllocateUninitializedArray<float>((int)Attention.ProbabilitiesLength(a.Batch, a.Heads, a.Tokens, a.Tokens), pinned: true) : [];
         var qs = new AttentionStrides((long)a.Tokens * 3 * d, a.Dh, 3 * d);
         var os = new AttentionStrides((long)a.Tokens * d, a.Dh, d);
         float scale = 1f / MathF.Sqrt(a.Dh);
         void Forward()
         {
             fixed (float* pq = qkv, po = o, pl = lse, pp = probs)
-                Attention.Forward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale, probs: Align64(pp));
+                Attention.Forward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale, probs: pp);
         }
         void Backward()
         {
             fixed (float* pq = qkv, po = o, pl = lse, pg = g, pd = dqkv, pp = probs)
                 Attention.Backward(pq, qs, pq + d, qs, pq + 2 * d, qs, po, os, pl, pg, os, pd, qs, pd + d, qs, pd + 2 * d, qs,
-                    a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale, probs: Align64(pp));
+                    a.Batch, a.Heads, a.Tokens, a.Tokens, a.Dh, scale, probs: pp);
         }
         Forward(); // a real o and lse for the backward
         double pairs = (double)a.Batch * a.Heads * a.Tokens * a.Tokens * a.Dh;
         return backward ? Time(Backward, 10 * pairs, seconds) : Time(Forward, 4 * pairs, seconds);
     }
-
-    /// <summary>The first 64-byte aligned address at or after p (null stays null).</summary>
-    private static unsafe float* Align64(float* p) => p == null ? null : (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>Median GFLOP/s of 5 samples after warm-up; each sample repeats the call for ≥ seconds/5.</summary>
     internal static double Time(Action once, double flops, double seconds)

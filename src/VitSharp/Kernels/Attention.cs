@@ -48,13 +48,17 @@ public static unsafe class Attention
 
     /// <summary>
     /// Floats of the buffer in which <see cref="Forward(float*, AttentionStrides, float*, AttentionStrides, float*, AttentionStrides, float*, AttentionStrides, float*, int, int, int, int, int, float, float, ulong, float*)"/>
-    /// can save the softmax probabilities for the backward (B·H·⌈nq⌉₃₂·nk), which then skips recomputing
-    /// S = q·kᵀ and its exponentials: a fifth of the backward's products, for nq·nk floats per head of memory.
+    /// can save the softmax probabilities for the backward (B·H·⌈nq⌉₃₂·nk, plus 16 floats of slack for aligning the
+    /// start to 64 bytes), which then skips recomputing S = q·kᵀ and its exponentials: a fifth of the backward's
+    /// products, for nq·nk floats per head of memory. The buffer must not move between the two calls (a pinned
+    /// array or native memory): both align its start the same way.
     /// </summary>
-    public static long ProbabilitiesLength(int batch, int heads, int nq, int nk) => (long)batch * heads * RoundUp(nq, ProbRowAlign) * nk;
+    public static long ProbabilitiesLength(int batch, int heads, int nq, int nk) => (long)batch * heads * RoundUp(nq, ProbRowAlign) * nk + 16;
 
-    /// <summary>Start of query tile i0's probabilities (nk rows of the tile's lanes) for head bh.</summary>
-    private static float* ProbTile(float* probs, long bh, int nq, int nk, int i0) => probs + (bh * RoundUp(nq, ProbRowAlign) + i0) * nk;
+    /// <summary>Start of query tile i0's probabilities (nk rows of the tile's lanes) for head bh, from the 64-byte
+    /// aligned start of the buffer (so the forward's rows are whole cache lines for streaming stores).</summary>
+    private static float* ProbTile(float* probs, long bh, int nq, int nk, int i0) =>
+        (float*)(((nint)probs + 63) & ~(nint)63) + (bh * RoundUp(nq, ProbRowAlign) + i0) * nk;
 
     /// <summary>Contiguous (B, H, N, Dh) q, k, v and o; o = softmax(q·kᵀ·scale)·v.</summary>
     public static void Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> o,
@@ -299,9 +303,9 @@ public static unsafe class Attention
                 {
                     // The normalised probabilities, before dropout (the backward regenerates the mask).
                     float* pd = ProbTile(Probs, bhIndex, Nq, nk, i0);
-                    // Streaming stores where aligned: the backward reads them back much later, so caching them
-                    // (and first reading the lines in for ownership) only costs bandwidth.
-                    bool stream = typeof(TV) == typeof(V512) && Avx512F.IsSupported && ((nint)pd & 63) == 0;
+                    // Streaming stores (rows of 16 or 32 floats from an aligned tile start): the backward reads them back
+                    // much later, so caching them (and first reading the lines in for ownership) only costs bandwidth.
+                    bool stream = typeof(TV) == typeof(V512) && Avx512F.IsSupported;
                     for (int x = 0; x < nv; x++)
                     {
                         var vl = TV.Load(ref lv[x * w]);

@@ -50,7 +50,7 @@ public sealed unsafe class VitTrainStep
 
     /// <summary>Saved attention probabilities above this many bytes (all layers) are recomputed in the backward
     /// instead. VIT_ATTN_SAVE_MB overrides (0 = always recompute).</summary>
-    internal static long SaveProbsBudget = (long.TryParse(Environment.GetEnvironmentVariable("VIT_ATTN_SAVE_MB"), out var mb) ? Math.Max(0, mb) : 1024) << 20;
+    private static readonly long SaveProbsBudget = (long.TryParse(Environment.GetEnvironmentVariable("VIT_ATTN_SAVE_MB"), out var mb) ? Math.Max(0, mb) : 1024) << 20;
     private readonly float[] pooledRaw, pooledN, meanN, rstdN, pooledF, meanF, rstdF, preAct, logits, dlogits, rowLoss;
     private readonly float[] xnFinal, meanFinal, rstdFinal;
     private readonly float[] dx, dtmp, dxn, datt, dqkv, dh1, dfeat, dpre, dpool, dpoolN;
@@ -111,7 +111,7 @@ public sealed unsafe class VitTrainStep
         // enough multiply-adds (ViT-Tiny, head dim 64: training step −2.6 %; MNIST-ViT, head dim 32: +0.7 %).
         long probLen = Attention.ProbabilitiesLength(maxBatch, heads, n, n);
         bool saveProbs = dh >= 64 && probLen * depth * sizeof(float) <= SaveProbsBudget;
-        probs = Layers(depth, saveProbs ? probLen + 16 : 0);
+        probs = Layers(depth, saveProbs ? probLen : 0);
         bool avgNorm = cfg.GlobalPool == GlobalPool.Avg && model.Norm is Nn.LayerNorm;
         xnFinal = avgNorm ? P(r * d) : [];
         meanFinal = avgNorm ? P(r) : [];
@@ -248,7 +248,7 @@ public sealed unsafe class VitTrainStep
             using (Profiler.Time(IdAttn))
             {
                 fixed (float* pq = qkv[l], po = att[l], pl = lse[l], pp = probs[l])
-                    Attention.Forward(pq, QkvStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, MergedStrides, pl, b, heads, n, n, dh, blk.Attn.Scale, probs: Align64(pp));
+                    Attention.Forward(pq, QkvStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, MergedStrides, pl, b, heads, n, n, dh, blk.Attn.Scale, probs: pp);
             }
             using (Profiler.Time(IdProj))
             {
@@ -448,7 +448,7 @@ public sealed unsafe class VitTrainStep
                 fixed (float* pq = qkv[l], po = att[l], pl = lse[l], pdo = datt, pdq = dqkv, pp = probs[l])
                 {
                     Attention.Backward(pq, QkvStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, MergedStrides, pl, pdo, MergedStrides,
-                        pdq, QkvStrides, pdq + d, QkvStrides, pdq + 2 * d, QkvStrides, b, heads, n, n, dh, blk.Attn.Scale, probs: Align64(pp));
+                        pdq, QkvStrides, pdq + d, QkvStrides, pdq + 2 * d, QkvStrides, b, heads, n, n, dh, blk.Attn.Scale, probs: pp);
                 }
             }
             using (Profiler.Time(IdBwdQkv))
@@ -549,9 +549,6 @@ public sealed unsafe class VitTrainStep
     {
         fixed (float* s = src, t = dst) Reduce.SumMiddle(s, 1, rows, colsN, t, 1f);
     }
-
-    /// <summary>The first 64-byte aligned address at or after p (null stays null); buffers are allocated 16 floats long.</summary>
-    private static float* Align64(float* p) => p == null ? null : (float*)(((nint)p + 63) & ~(nint)63);
 
     private static float[] P(long length) => length == 0 ? [] : GC.AllocateUninitializedArray<float>(checked((int)length), pinned: true);
 
