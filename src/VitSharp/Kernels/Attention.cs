@@ -434,20 +434,13 @@ public static unsafe class Attention
                     {
                         var vl = TV.Load(ref lv[x * w]);
                         var vd = TV.Load(ref dvec[x * w]);
-                        if (saved)
-                        {
-                            for (int j = 0; j < nk; j++)
-                            {
-                                float* p = pt + j * lanes + x * w, dp = dpt + j * lanes + x * w;
-                                TV.Store(TV.Mul(TV.Mul(TV.Load(ref p[0]), vs), TV.Sub(TV.Load(ref dp[0]), vd)), ref dp[0]);
-                            }
-                            continue;
-                        }
                         for (int j = 0; j < nk; j++)
                         {
+                            // P is read as saved, or exponentiated from Sᵀ in place.
                             float* p = pt + j * lanes + x * w, dp = dpt + j * lanes + x * w;
-                            var pj = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), vl));
-                            TV.Store(pj, ref p[0]);
+                            TV pj;
+                            if (saved) pj = TV.Load(ref p[0]);
+                            else TV.Store(pj = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), vl)), ref p[0]);
                             TV.Store(TV.Mul(TV.Mul(pj, vs), TV.Sub(TV.Load(ref dp[0]), vd)), ref dp[0]);
                         }
                     }
