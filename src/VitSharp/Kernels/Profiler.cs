@@ -66,6 +66,9 @@ public static class Profiler
         }
     }
 
+    /// <summary>Adds one call of <paramref name="elapsed"/> stopwatch ticks to operation <paramref name="id"/>.</summary>
+    internal static void Record(int id, long elapsed) => Add(id, elapsed);
+
     private static void Add(int id, long elapsed)
     {
         Interlocked.Increment(ref calls[id]);

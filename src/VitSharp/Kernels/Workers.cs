@@ -15,8 +15,10 @@ public interface IParallelJob
 /// </summary>
 /// <remarks>
 /// <para>Partition: with T = min(ThreadCount, count) participants, participant t owns the contiguous index range
-/// [t·count/T, (t+1)·count/T), taken in ascending chunks. Participant 0 is the calling thread. A participant that
-/// finishes early takes unclaimed chunks of a late one (a worker the OS has not scheduled yet), which changes only
+/// [t·count/T, (t+1)·count/T), taken in ascending chunks that shrink as the range empties (at most 1/8 of the range,
+/// at most a quarter of what is left). Participant 0 is the calling thread. A participant that finishes early takes
+/// unclaimed chunks of a late one (a worker the OS has not scheduled yet, or a core slowed by a neighbour; the small
+/// last chunks let the two finish close together), which changes only
 /// which thread runs an index, never what it computes: a job whose indices write disjoint outputs gives identical
 /// results on every run.</para>
 /// <para>Idle workers spin for a short while (back-to-back kernel calls find them awake), then block on a monitor,
@@ -143,8 +145,18 @@ public static class Workers
 
         public static void Release() => Volatile.Write(ref busy, 0);
 
+        // Profiling only: when each participant ran out of work (one slot per 64-byte line).
+        private static long[] doneAt = new long[SlotStride];
+
         public static void Run(DispatcherBase d, int count, int participants)
         {
+            bool profile = Profiler.Enabled;
+            long start = profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+            if (profile)
+            {
+                if (doneAt.Length < participants * SlotStride) doneAt = new long[participants * SlotStride];
+                for (int p = 0; p < participants; p++) doneAt[p * SlotStride] = start;
+            }
             participants = Math.Min(participants, 0xFFFF);
             EnsureThreads(participants - 1);
             if (slots.Length < participants * SlotStride) slots = new long[participants * SlotStride];
@@ -175,6 +187,7 @@ public static class Workers
             }
 
             WaitForCompletion();
+            if (profile) RecordJoinIdle(participants);
             Volatile.Write(ref current, null);
             var err = error;
             error = null;
@@ -182,6 +195,18 @@ public static class Workers
         }
 
         private static int RangeStart(int count, int participants, int p) => (int)((long)count * p / participants);
+
+        private static readonly int JoinIdleId = Profiler.Register("(idle at parallel joins, core-ms ÷ threads)");
+
+        /// <summary>Core time the participants spent waiting for the last one to finish, divided by their number: what
+        /// perfect balance would have saved in wall time. A participant that never started counts as idle throughout.</summary>
+        private static void RecordJoinIdle(int participants)
+        {
+            long last = 0, sum = 0;
+            for (int p = 0; p < participants; p++) last = Math.Max(last, Volatile.Read(ref doneAt[p * SlotStride]));
+            for (int p = 0; p < participants; p++) sum += last - Volatile.Read(ref doneAt[p * SlotStride]);
+            Profiler.Record(JoinIdleId, sum / participants);
+        }
 
         /// <summary>Runs participant <paramref name="self"/>'s chunks, then any unclaimed chunks of the others.</summary>
         private static void Work(uint gen, int participants, int self)
@@ -198,6 +223,12 @@ public static class Workers
                     catch (Exception e)
                     {
                         Interlocked.CompareExchange(ref error, e, null);
+                    }
+                    if (Profiler.Enabled)
+                    {
+                        // Before the count drops: the owner reads these once the count reaches zero.
+                        var done = Volatile.Read(ref doneAt);
+                        if (self * SlotStride < done.Length) Volatile.Write(ref done[self * SlotStride], System.Diagnostics.Stopwatch.GetTimestamp());
                     }
                     if (Interlocked.Add(ref remaining, start - end) == 0)
                     {
@@ -223,7 +254,7 @@ public static class Workers
                 int next = (int)(uint)v;
                 int rangeEnd = RangeStart(count, participants, p + 1);
                 if (next >= rangeEnd) break;
-                int chunk = Math.Max(1, (rangeEnd - RangeStart(count, participants, p)) / 8);
+                int chunk = Math.Max(1, Math.Min((rangeEnd - RangeStart(count, participants, p)) / 8, (rangeEnd - next) / 4));
                 int stop = Math.Min(rangeEnd, next + chunk);
                 if (Interlocked.CompareExchange(ref sl[p * SlotStride], ((long)gen << 32) | (uint)stop, v) == v)
                 {

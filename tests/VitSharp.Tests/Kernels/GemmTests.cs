@@ -533,6 +533,60 @@ public class GemmTests
     }
 
     [Fact]
+    public void TallSharedB_GuidedRowRegions_MatchReference_AndAgreeAcrossThreadCounts()
+    {
+        // m ≥ 2·2·384 with a transposed (packed, shared) B: each participant's rows are cut into shrinking regions.
+        var rng = new Random(23);
+        int m = 3203, n = 70, k = 45;
+        var a = RandomArray(rng, m * k);
+        var b = RandomArray(rng, n * k);
+        int saved = Workers.ThreadCount;
+        try
+        {
+            float[]? first = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                Workers.ThreadCount = threads;
+                var c = new float[m * n];
+                Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+                if (first == null) first = c;
+                else Assert.Equal(first, c);
+            }
+            var expected = Reference(false, true, m, n, k, 1f, a, k, b, k, 0f, first!, n);
+            AssertClose(expected, first!, m, n, n, k, "guided");
+        }
+        finally
+        {
+            Workers.ThreadCount = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(6304, 2, 8)]
+    [InlineData(1576, 2, 2)]
+    [InlineData(3203, 3, 2)]
+    [InlineData(197, 2, 1)]
+    public void GuidedRows_TileEachParticipantsBlock_InShrinkingRegions(int m, int threads, int per)
+    {
+        int tm = threads * per;
+        Assert.Equal(0, Gemm.GuidedRow(m, tm, per, 0));
+        Assert.Equal(m, Gemm.GuidedRow(m, tm, per, tm));
+        for (int blk = 0; blk < threads; blk++)
+        {
+            // Block boundaries are those of the Workers partition, so each participant starts on its own rows.
+            Assert.Equal((int)((long)m * blk / threads), Gemm.GuidedRow(m, tm, per, blk * per));
+            int prev = m;
+            for (int k = 0; k < per; k++)
+            {
+                int r = blk * per + k, size = Gemm.GuidedRow(m, tm, per, r + 1) - Gemm.GuidedRow(m, tm, per, r);
+                Assert.True(size > 0, $"region {r} is empty");
+                Assert.True(size <= prev + Gemm.MR, $"region {r} ({size} rows) is larger than the one before ({prev})");
+                prev = size;
+            }
+        }
+    }
+
+    [Fact]
     public void BadArguments_ThrowWithShapes()
     {
         var ex = Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 4, 4, 1f, new float[15], 4, new float[16], 4, 0f, new float[16], 4));

@@ -63,6 +63,28 @@ public class WorkersTests
     }
 
     [Fact]
+    public void Profiler_RecordsIdleTimeAtJoins()
+    {
+        WithThreads(2, () =>
+        {
+            bool was = Profiler.Enabled;
+            Profiler.Enabled = true;
+            try
+            {
+                var hits = new int[64];
+                for (int rep = 0; rep < 10; rep++) Workers.For(hits.Length, new CountJob { Hits = hits });
+                var entry = Profiler.Snapshot().FirstOrDefault(e => e.Name.StartsWith("(idle at parallel joins", StringComparison.Ordinal));
+                Assert.True(entry.Calls >= 1, "no idle-at-joins entry recorded");
+                Assert.True(entry.Seconds >= 0);
+            }
+            finally
+            {
+                Profiler.Enabled = was;
+            }
+        });
+    }
+
+    [Fact]
     public void ExceptionsPropagateFromCallerAndWorkerParts()
     {
         WithThreads(3, () =>
