@@ -550,8 +550,11 @@ public static unsafe partial class Gemm
         int kcMax = Math.Min(g.Kc, g.K);
         if (kcMax > KC) NC = Math.Max(NR, NC * KC / kcMax / NR * NR);
         bool prepacked = g.PB != null;
-        int width = (j1 - j0 + NR - 1) / NR * NR;
-        var s = Scratch.Get(Math.Min(MC, (i1 - i0 + MR - 1) / MR * MR) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);
+        // Sized for the whole product, not this region: a thread may take a slightly larger region of another
+        // participant later (regions differ by a few rows), and growing the buffers then would allocate in a
+        // steady-state step.
+        int height = (g.M + MR - 1) / MR * MR, width = (g.N + NR - 1) / NR * NR;
+        var s = Scratch.Get(Math.Min(MC, height) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);
         float* pa = s.A, pbLocal = s.B, t = s.T;
         bool simd = g.Level != SimdLevel.Scalar;
         // The bias is added by the micro-kernels as they store the last k block; only an epilogue needs a pass.
