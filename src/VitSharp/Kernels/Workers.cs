@@ -152,14 +152,14 @@ public static class Workers
 
         public static void Run(DispatcherBase d, int count, int participants)
         {
+            participants = Math.Min(participants, 0xFFFF);
             bool profile = Profiler.Enabled;
-            long start = profile ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             if (profile)
             {
+                long start = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (doneAt.Length < participants * SlotStride) doneAt = new long[participants * SlotStride];
                 for (int p = 0; p < participants; p++) doneAt[p * SlotStride] = start;
             }
-            participants = Math.Min(participants, 0xFFFF);
             EnsureThreads(participants - 1);
             if (slots.Length < participants * SlotStride) slots = new long[participants * SlotStride];
             sequence++;
