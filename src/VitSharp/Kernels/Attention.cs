@@ -24,8 +24,10 @@ public readonly record struct AttentionStrides(long Batch, long Head, long Token
 /// small) on <see cref="Workers"/>; each job uses thread-local scratch. Every row's arithmetic is independent of
 /// the chunking, so results do not depend on the thread count.
 /// </summary>
-public static unsafe class Attention
+public static unsafe partial class Attention
 {
+    /// <summary>Off: the generic micro-kernels on AVX-512 too (tests cover both; an A/B knob).</summary>
+    internal static bool Use512 = true;
     internal const int MR = 12;    // rows per micro-kernel (keys for Sᵀ, dV, dK; queries for P·V, dQ)
 
     [ThreadStatic] private static float[]? scratch;
@@ -555,7 +557,7 @@ public static unsafe class Attention
     {
         if (typeof(TV) == typeof(V512) && Avx512F.IsSupported)
         {
-            var v = Vector512.MaxNative(Vector512.Create(-87f), Unsafe.As<TV, V512>(ref x).V);
+            var v = Avx512F.Max(Vector512.Create(-87f), Unsafe.As<TV, V512>(ref x).V);
             var n = Vector512.Round(v * Vector512.Create(1.44269504088896341f));
             var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693359375f), v);
             r = Vector512.FusedMultiplyAdd(n, Vector512.Create(2.12194440e-4f), r);
@@ -639,12 +641,13 @@ public static unsafe class Attention
     private static void RowsTimes<TV>(float* a, long lda, int m, float* b, long ldb, int kdim, int nv, float* c, long ldc, bool acc)
         where TV : struct, IVec<TV>
     {
-        int w = TV.Count;
+        int w = TV.Count, first = 0;
+        if (typeof(TV) == typeof(V512) && Use512 && RowsTimes512(a, lda, m, b, ldb, kdim, nv, c, ldc, acc, out first) && first == m) return;
         for (int c0 = 0; c0 < nv; c0 += 2)
         {
             bool two = nv - c0 >= 2;
             float* bc = b + c0 * w, cc = c + c0 * w;
-            int r0 = 0;
+            int r0 = first;
             for (; r0 + MR <= m; r0 += MR) RowsTile<TV, R12>(a + r0 * lda, lda, MR, bc, ldb, cc + r0 * ldc, ldc, kdim, two, acc);
             int rest = m - r0;
             if (rest > 8) RowsTile<TV, R12>(a + r0 * lda, lda, rest, bc, ldb, cc + r0 * ldc, ldc, kdim, two, acc);
@@ -661,6 +664,11 @@ public static unsafe class Attention
     private static void PackedTimes<TV>(float* a, long lda, int lanes, float* b, long ldb, int kdim, int ncols, float* c, long ldc)
         where TV : struct, IVec<TV>
     {
+        if (typeof(TV) == typeof(V512) && Use512 && Avx512F.IsSupported)
+        {
+            PackedTimes512(a, lda, lanes, b, ldb, kdim, ncols, c, ldc);
+            return;
+        }
         int w = TV.Count;
         for (int j = 0; j < ncols; j += 2 * w)
         {
