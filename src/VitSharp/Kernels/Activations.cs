@@ -19,8 +19,8 @@ internal struct GeluOp : IVecUnaryOp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Apply<TV>(TV x) where TV : struct, IVec<TV>
     {
-        // x·Φ(x), Φ from the erfcx form (see VMath.NormalCdfPdf): no cancellation for negative x.
-        return TV.Mul(x, VMath.NormalCdfPdf(x, out _));
+        // x·Φ(x), Φ from the erfcx form (see VMath.NormalCdfPdf, no cancellation for negative x) or a table.
+        return VMath.Gelu(x);
     }
 }
 
@@ -30,8 +30,7 @@ internal struct GeluGradOp : IVecBinaryOp
     public static TV Apply<TV>(TV x, TV g) where TV : struct, IVec<TV>
     {
         // d/dx [x Φ(x)] = Φ(x) + x φ(x)
-        var cdf = VMath.NormalCdfPdf(x, out var pdf);
-        return TV.Mul(g, TV.Fma(x, pdf, cdf));
+        return TV.Mul(g, VMath.GeluGrad(x));
     }
 }
 
@@ -363,9 +362,8 @@ public readonly unsafe struct GeluAndGradEpilogue(float* output, int ld, bool ta
             return;
         }
         // GELU(x) = x·Φ(x), GELU'(x) = Φ(x) + x·φ(x)
-        var cdf = VMath.NormalCdfPdf(x, out var pdf);
-        TV.Store(TV.Mul(x, cdf), ref *dst);
-        TV.Store(TV.Fma(x, pdf, cdf), ref *p);
+        TV.Store(VMath.GeluAndGrad(x, out var grad), ref *dst);
+        TV.Store(grad, ref *p);
     }
 }
 

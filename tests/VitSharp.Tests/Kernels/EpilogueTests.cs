@@ -3,6 +3,7 @@ using VitSharp.Kernels;
 namespace VitSharp.Tests.Kernels;
 
 /// <summary>The training-path GEMM epilogues against the activation kernels, on every SIMD level.</summary>
+[Collection("NnGlobalState")] // Cpu.With and the GELU table switch are process-wide
 public unsafe class EpilogueTests
 {
     [Theory]
