@@ -137,9 +137,21 @@ public static unsafe class LayerNorm
         float s = 0;
         if (n >= TV.Count)
         {
+            // Four accumulators: one would make the row a chain of dependent adds (latency-bound at ViT widths).
             var a0 = TV.Splat(0f);
-            for (; i <= n - TV.Count; i += TV.Count) a0 = TV.Add(a0, TV.Load(ref x[i]));
-            s = TV.Sum(a0);
+            var a1 = a0;
+            var a2 = a0;
+            var a3 = a0;
+            int w = TV.Count;
+            for (; i <= n - 4 * w; i += 4 * w)
+            {
+                a0 = TV.Add(a0, TV.Load(ref x[i]));
+                a1 = TV.Add(a1, TV.Load(ref x[i + w]));
+                a2 = TV.Add(a2, TV.Load(ref x[i + 2 * w]));
+                a3 = TV.Add(a3, TV.Load(ref x[i + 3 * w]));
+            }
+            for (; i <= n - w; i += w) a0 = TV.Add(a0, TV.Load(ref x[i]));
+            s = TV.Sum(TV.Add(TV.Add(a0, a1), TV.Add(a2, a3)));
         }
         for (; i < n; i++) s += x[i];
         return s;
@@ -154,13 +166,28 @@ public static unsafe class LayerNorm
         if (n >= TV.Count)
         {
             var a0 = TV.Splat(0f);
+            var a1 = a0;
+            var a2 = a0;
+            var a3 = a0;
             var vc = TV.Splat(c);
-            for (; i <= n - TV.Count; i += TV.Count)
+            int w = TV.Count;
+            for (; i <= n - 4 * w; i += 4 * w)
+            {
+                var d0 = TV.Sub(TV.Load(ref x[i]), vc);
+                var d1 = TV.Sub(TV.Load(ref x[i + w]), vc);
+                var d2 = TV.Sub(TV.Load(ref x[i + 2 * w]), vc);
+                var d3 = TV.Sub(TV.Load(ref x[i + 3 * w]), vc);
+                a0 = TV.Fma(d0, d0, a0);
+                a1 = TV.Fma(d1, d1, a1);
+                a2 = TV.Fma(d2, d2, a2);
+                a3 = TV.Fma(d3, d3, a3);
+            }
+            for (; i <= n - w; i += w)
             {
                 var d = TV.Sub(TV.Load(ref x[i]), vc);
                 a0 = TV.Fma(d, d, a0);
             }
-            s = TV.Sum(a0);
+            s = TV.Sum(TV.Add(TV.Add(a0, a1), TV.Add(a2, a3)));
         }
         for (; i < n; i++) { float d = x[i] - c; s += d * d; }
         return s;
