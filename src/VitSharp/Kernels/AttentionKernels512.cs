@@ -26,21 +26,25 @@ public static unsafe partial class Attention
             for (int r0 = 0; r0 < full; r0 += MR)
             {
                 float* ar = a + r0 * lda, cr = cc + r0 * ldc;
-                if (two) Rows512<Two>(ar, lda, bc, ldb, cr, ldc, kdim, acc);
-                else Rows512<One>(ar, lda, bc, ldb, cr, ldc, kdim, acc);
+                if (two) Tile512<R12, Two>(ar, lda, 1, MR, bc, ldb, cr, ldc, kdim, acc);
+                else Tile512<R12, One>(ar, lda, 1, MR, bc, ldb, cr, ldc, kdim, acc);
             }
         }
         done = full;
         return true;
     }
 
-    /// <summary>C[12 × TN registers] (+)= A·B, A's row r at a + r·lda, B's row p at b + p·ldb. Three row-group
-    /// pointers address their four rows as g, g + s, g + 2s and g + 3s (scaled-index addressing), so nothing spills.</summary>
+    /// <summary>
+    /// C[rows ≤ TR × TN registers] (+)= A·B with A's element (r, p) at a + r·rowStep + p·kStep (floats): strided rows
+    /// (rowStep = lda, kStep = 1) or a packed panel (rowStep = 1, kStep = lanes); B's row p at b + p·ldb. Three row-group
+    /// pointers address their four rows as g, g + s, g + 2s and g + 3s (scaled-index addressing), so nothing spills.
+    /// All TR rows are read; rows past <paramref name="rows"/> are not stored.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Rows512<TN>(float* a, long lda, float* b, long ldb, float* c, long ldc, int kdim, bool acc)
-        where TN : struct, IRows
+    private static void Tile512<TR, TN>(float* a, long rowStep, long kStep, int rows, float* b, long ldb, float* c, long ldc, int kdim, bool acc)
+        where TR : struct, IRows where TN : struct, IRows
     {
-        nint s = (nint)lda * sizeof(float), s3 = 3 * s;
+        nint s = (nint)rowStep * sizeof(float), s3 = 3 * s, ks = (nint)kStep * sizeof(float);
         byte* g0 = (byte*)a, g1 = g0 + 4 * s, g2 = g0 + 8 * s;
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
         Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
@@ -54,31 +58,37 @@ public static unsafe partial class Attention
             x = Vector512.Create(*(float*)(g0 + s)); c10 = Avx512F.FusedMultiplyAdd(x, b0, c10); if (TN.Count > 1) c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
             x = Vector512.Create(*(float*)(g0 + 2 * s)); c20 = Avx512F.FusedMultiplyAdd(x, b0, c20); if (TN.Count > 1) c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
             x = Vector512.Create(*(float*)(g0 + s3)); c30 = Avx512F.FusedMultiplyAdd(x, b0, c30); if (TN.Count > 1) c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
-            x = Vector512.Create(*(float*)g1); c40 = Avx512F.FusedMultiplyAdd(x, b0, c40); if (TN.Count > 1) c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
-            x = Vector512.Create(*(float*)(g1 + s)); c50 = Avx512F.FusedMultiplyAdd(x, b0, c50); if (TN.Count > 1) c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
-            x = Vector512.Create(*(float*)(g1 + 2 * s)); c60 = Avx512F.FusedMultiplyAdd(x, b0, c60); if (TN.Count > 1) c61 = Avx512F.FusedMultiplyAdd(x, b1, c61);
-            x = Vector512.Create(*(float*)(g1 + s3)); c70 = Avx512F.FusedMultiplyAdd(x, b0, c70); if (TN.Count > 1) c71 = Avx512F.FusedMultiplyAdd(x, b1, c71);
-            x = Vector512.Create(*(float*)g2); c80 = Avx512F.FusedMultiplyAdd(x, b0, c80); if (TN.Count > 1) c81 = Avx512F.FusedMultiplyAdd(x, b1, c81);
-            x = Vector512.Create(*(float*)(g2 + s)); c90 = Avx512F.FusedMultiplyAdd(x, b0, c90); if (TN.Count > 1) c91 = Avx512F.FusedMultiplyAdd(x, b1, c91);
-            x = Vector512.Create(*(float*)(g2 + 2 * s)); ca0 = Avx512F.FusedMultiplyAdd(x, b0, ca0); if (TN.Count > 1) ca1 = Avx512F.FusedMultiplyAdd(x, b1, ca1);
-            x = Vector512.Create(*(float*)(g2 + s3)); cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); if (TN.Count > 1) cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
-            g0 += sizeof(float);
-            g1 += sizeof(float);
-            g2 += sizeof(float);
+            if (TR.Count > 4)
+            {
+                x = Vector512.Create(*(float*)g1); c40 = Avx512F.FusedMultiplyAdd(x, b0, c40); if (TN.Count > 1) c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
+                x = Vector512.Create(*(float*)(g1 + s)); c50 = Avx512F.FusedMultiplyAdd(x, b0, c50); if (TN.Count > 1) c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
+                x = Vector512.Create(*(float*)(g1 + 2 * s)); c60 = Avx512F.FusedMultiplyAdd(x, b0, c60); if (TN.Count > 1) c61 = Avx512F.FusedMultiplyAdd(x, b1, c61);
+                x = Vector512.Create(*(float*)(g1 + s3)); c70 = Avx512F.FusedMultiplyAdd(x, b0, c70); if (TN.Count > 1) c71 = Avx512F.FusedMultiplyAdd(x, b1, c71);
+            }
+            if (TR.Count > 8)
+            {
+                x = Vector512.Create(*(float*)g2); c80 = Avx512F.FusedMultiplyAdd(x, b0, c80); if (TN.Count > 1) c81 = Avx512F.FusedMultiplyAdd(x, b1, c81);
+                x = Vector512.Create(*(float*)(g2 + s)); c90 = Avx512F.FusedMultiplyAdd(x, b0, c90); if (TN.Count > 1) c91 = Avx512F.FusedMultiplyAdd(x, b1, c91);
+                x = Vector512.Create(*(float*)(g2 + 2 * s)); ca0 = Avx512F.FusedMultiplyAdd(x, b0, ca0); if (TN.Count > 1) ca1 = Avx512F.FusedMultiplyAdd(x, b1, ca1);
+                x = Vector512.Create(*(float*)(g2 + s3)); cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); if (TN.Count > 1) cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
+            }
+            g0 += ks;
+            g1 += ks;
+            g2 += ks;
             b += ldb;
         }
-        Store512<TN>(c, c00, c01, acc);
-        Store512<TN>(c + ldc, c10, c11, acc);
-        Store512<TN>(c + 2 * ldc, c20, c21, acc);
-        Store512<TN>(c + 3 * ldc, c30, c31, acc);
-        Store512<TN>(c + 4 * ldc, c40, c41, acc);
-        Store512<TN>(c + 5 * ldc, c50, c51, acc);
-        Store512<TN>(c + 6 * ldc, c60, c61, acc);
-        Store512<TN>(c + 7 * ldc, c70, c71, acc);
-        Store512<TN>(c + 8 * ldc, c80, c81, acc);
-        Store512<TN>(c + 9 * ldc, c90, c91, acc);
-        Store512<TN>(c + 10 * ldc, ca0, ca1, acc);
-        Store512<TN>(c + 11 * ldc, cb0, cb1, acc);
+        if (rows > 0) Store512<TN>(c, c00, c01, acc);
+        if (rows > 1) Store512<TN>(c + ldc, c10, c11, acc);
+        if (rows > 2) Store512<TN>(c + 2 * ldc, c20, c21, acc);
+        if (rows > 3) Store512<TN>(c + 3 * ldc, c30, c31, acc);
+        if (TR.Count > 4 && rows > 4) Store512<TN>(c + 4 * ldc, c40, c41, acc);
+        if (TR.Count > 4 && rows > 5) Store512<TN>(c + 5 * ldc, c50, c51, acc);
+        if (TR.Count > 4 && rows > 6) Store512<TN>(c + 6 * ldc, c60, c61, acc);
+        if (TR.Count > 4 && rows > 7) Store512<TN>(c + 7 * ldc, c70, c71, acc);
+        if (TR.Count > 8 && rows > 8) Store512<TN>(c + 8 * ldc, c80, c81, acc);
+        if (TR.Count > 8 && rows > 9) Store512<TN>(c + 9 * ldc, c90, c91, acc);
+        if (TR.Count > 8 && rows > 10) Store512<TN>(c + 10 * ldc, ca0, ca1, acc);
+        if (TR.Count > 8 && rows > 11) Store512<TN>(c + 11 * ldc, cb0, cb1, acc);
     }
 
     /// <summary><see cref="PackedTimes{TV}"/> for AVX-512 (A packed: element (r, p) at a[p·lda + r], the panel
@@ -94,64 +104,15 @@ public static unsafe partial class Attention
                 float* ar = a + r0, br = b + j, cr = c + r0 * ldc + j;
                 switch (rows > 8 ? 12 : rows > 4 ? 8 : 4, two)
                 {
-                    case (12, true): Packed512<R12, Two>(ar, lda, rows, br, ldb, cr, ldc, kdim); break;
-                    case (12, false): Packed512<R12, One>(ar, lda, rows, br, ldb, cr, ldc, kdim); break;
-                    case (8, true): Packed512<R8, Two>(ar, lda, rows, br, ldb, cr, ldc, kdim); break;
-                    case (8, false): Packed512<R8, One>(ar, lda, rows, br, ldb, cr, ldc, kdim); break;
-                    case (4, true): Packed512<R4, Two>(ar, lda, rows, br, ldb, cr, ldc, kdim); break;
-                    default: Packed512<R4, One>(ar, lda, rows, br, ldb, cr, ldc, kdim); break;
+                    case (12, true): Tile512<R12, Two>(ar, 1, lda, rows, br, ldb, cr, ldc, kdim, false); break;
+                    case (12, false): Tile512<R12, One>(ar, 1, lda, rows, br, ldb, cr, ldc, kdim, false); break;
+                    case (8, true): Tile512<R8, Two>(ar, 1, lda, rows, br, ldb, cr, ldc, kdim, false); break;
+                    case (8, false): Tile512<R8, One>(ar, 1, lda, rows, br, ldb, cr, ldc, kdim, false); break;
+                    case (4, true): Tile512<R4, Two>(ar, 1, lda, rows, br, ldb, cr, ldc, kdim, false); break;
+                    default: Tile512<R4, One>(ar, 1, lda, rows, br, ldb, cr, ldc, kdim, false); break;
                 }
             }
         }
-    }
-
-    /// <summary>C[rows ≤ TR × TN registers] = A·B, A packed (all TR rows readable; rows past <paramref name="rows"/>
-    /// are computed and not stored).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Packed512<TR, TN>(float* a, long aks, int rows, float* b, long ldb, float* c, long ldc, int kdim)
-        where TR : struct, IRows where TN : struct, IRows
-    {
-        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
-        Vector512<float> c80 = default, c81 = default, c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
-        for (int p = 0; p < kdim; p++)
-        {
-            var b0 = Vector512.Load(b);
-            var b1 = TN.Count > 1 ? Vector512.Load(b + 16) : default;
-            Vector512<float> x;
-            x = Vector512.Create(a[0]); c00 = Avx512F.FusedMultiplyAdd(x, b0, c00); if (TN.Count > 1) c01 = Avx512F.FusedMultiplyAdd(x, b1, c01);
-            x = Vector512.Create(a[1]); c10 = Avx512F.FusedMultiplyAdd(x, b0, c10); if (TN.Count > 1) c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
-            x = Vector512.Create(a[2]); c20 = Avx512F.FusedMultiplyAdd(x, b0, c20); if (TN.Count > 1) c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
-            x = Vector512.Create(a[3]); c30 = Avx512F.FusedMultiplyAdd(x, b0, c30); if (TN.Count > 1) c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
-            if (TR.Count > 4)
-            {
-                x = Vector512.Create(a[4]); c40 = Avx512F.FusedMultiplyAdd(x, b0, c40); if (TN.Count > 1) c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
-                x = Vector512.Create(a[5]); c50 = Avx512F.FusedMultiplyAdd(x, b0, c50); if (TN.Count > 1) c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
-                x = Vector512.Create(a[6]); c60 = Avx512F.FusedMultiplyAdd(x, b0, c60); if (TN.Count > 1) c61 = Avx512F.FusedMultiplyAdd(x, b1, c61);
-                x = Vector512.Create(a[7]); c70 = Avx512F.FusedMultiplyAdd(x, b0, c70); if (TN.Count > 1) c71 = Avx512F.FusedMultiplyAdd(x, b1, c71);
-            }
-            if (TR.Count > 8)
-            {
-                x = Vector512.Create(a[8]); c80 = Avx512F.FusedMultiplyAdd(x, b0, c80); if (TN.Count > 1) c81 = Avx512F.FusedMultiplyAdd(x, b1, c81);
-                x = Vector512.Create(a[9]); c90 = Avx512F.FusedMultiplyAdd(x, b0, c90); if (TN.Count > 1) c91 = Avx512F.FusedMultiplyAdd(x, b1, c91);
-                x = Vector512.Create(a[10]); ca0 = Avx512F.FusedMultiplyAdd(x, b0, ca0); if (TN.Count > 1) ca1 = Avx512F.FusedMultiplyAdd(x, b1, ca1);
-                x = Vector512.Create(a[11]); cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); if (TN.Count > 1) cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
-            }
-            a += aks;
-            b += ldb;
-        }
-        if (rows > 0) Store512<TN>(c, c00, c01, false);
-        if (rows > 1) Store512<TN>(c + ldc, c10, c11, false);
-        if (rows > 2) Store512<TN>(c + 2 * ldc, c20, c21, false);
-        if (rows > 3) Store512<TN>(c + 3 * ldc, c30, c31, false);
-        if (TR.Count > 4 && rows > 4) Store512<TN>(c + 4 * ldc, c40, c41, false);
-        if (TR.Count > 4 && rows > 5) Store512<TN>(c + 5 * ldc, c50, c51, false);
-        if (TR.Count > 4 && rows > 6) Store512<TN>(c + 6 * ldc, c60, c61, false);
-        if (TR.Count > 4 && rows > 7) Store512<TN>(c + 7 * ldc, c70, c71, false);
-        if (TR.Count > 8 && rows > 8) Store512<TN>(c + 8 * ldc, c80, c81, false);
-        if (TR.Count > 8 && rows > 9) Store512<TN>(c + 9 * ldc, c90, c91, false);
-        if (TR.Count > 8 && rows > 10) Store512<TN>(c + 10 * ldc, ca0, ca1, false);
-        if (TR.Count > 8 && rows > 11) Store512<TN>(c + 11 * ldc, cb0, cb1, false);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
