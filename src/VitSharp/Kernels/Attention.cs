@@ -174,6 +174,31 @@ public static unsafe partial class Attention
         else Workers.For(bh, job);
     }
 
+    /// <summary>The normalised probabilities P = Sᵀ·(1/l) of a tile (nk rows of nv registers) into the saved buffer,
+    /// row by row in address order; streaming stores when <paramref name="stream"/> (AVX-512, aligned rows).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void SaveProbabilities<TV>(float* st, float* pd, int nk, int nv, float* lv, bool stream) where TV : struct, IVec<TV>
+    {
+        int w = TV.Count, lanes = nv * w;
+        var l0 = TV.Load(ref lv[0]);
+        var l1 = nv > 1 ? TV.Load(ref lv[w]) : l0;
+        for (int j = 0; j < nk; j++, st += lanes, pd += lanes)
+        {
+            var p0 = TV.Mul(TV.Load(ref st[0]), l0);
+            var p1 = nv > 1 ? TV.Mul(TV.Load(ref st[w]), l1) : p0;
+            if (stream)
+            {
+                Avx512F.StoreAlignedNonTemporal(pd, Unsafe.As<TV, V512>(ref p0).V);
+                if (nv > 1) Avx512F.StoreAlignedNonTemporal(pd + w, Unsafe.As<TV, V512>(ref p1).V);
+            }
+            else
+            {
+                TV.Store(p0, ref pd[0]);
+                if (nv > 1) TV.Store(p1, ref pd[w]);
+            }
+        }
+    }
+
     /// <summary>
     /// dSᵀ = P∘(dPᵀ − D)·scale in place of dPᵀ (nk rows of nv registers), P read as saved or exponentiated in place
     /// from Sᵀ and the log-sum-exp lv. Row by row, so a saved P streams from memory in address order (a register
@@ -342,16 +367,7 @@ public static unsafe partial class Attention
                     // Streaming stores (rows of 16 or 32 floats from an aligned tile start): the backward reads them back
                     // much later, so caching them (and first reading the lines in for ownership) only costs bandwidth.
                     bool stream = typeof(TV) == typeof(V512) && Avx512F.IsSupported;
-                    for (int x = 0; x < nv; x++)
-                    {
-                        var vl = TV.Load(ref lv[x * w]);
-                        for (int j = 0; j < nk; j++)
-                        {
-                            var pv = TV.Mul(TV.Load(ref st[j * lanes + x * w]), vl);
-                            if (stream) Avx512F.StoreAlignedNonTemporal(pd + j * lanes + x * w, Unsafe.As<TV, V512>(ref pv).V);
-                            else TV.Store(pv, ref pd[j * lanes + x * w]);
-                        }
-                    }
+                    SaveProbabilities<TV>(st, pd, nk, nv, lv, stream);
                 }
                 if (drop)
                 {
