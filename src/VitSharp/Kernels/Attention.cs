@@ -28,6 +28,8 @@ public static unsafe partial class Attention
 {
     /// <summary>Off: the generic micro-kernels on AVX-512 too (tests cover both; an A/B knob).</summary>
     internal static bool Use512 = true;
+    /// <summary>Off: the backward's D from dO·O rows as with dropout (tests cover both; an A/B knob).</summary>
+    internal static bool DFromP = true;
     internal const int MR = 12;    // rows per micro-kernel (keys for Sᵀ, dV, dK; queries for P·V, dQ)
 
     [ThreadStatic] private static float[]? scratch;
@@ -203,18 +205,47 @@ public static unsafe partial class Attention
     /// dSᵀ = P∘(dPᵀ − D)·scale in place of dPᵀ (nk rows of nv registers), P read as saved or exponentiated in place
     /// from Sᵀ and the log-sum-exp lv. Row by row, so a saved P streams from memory in address order (a register
     /// column at a time, as before, read every other line: the ViT-Tiny b32 backward ran 6 % faster in-process).
+    /// With <paramref name="dFromP"/>, D = Σ_j P_ij·dP_ij is summed here, down the keys in a first pass, instead of
+    /// being given in dvec as Σ dO_i·O_i (the same value without dropout).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void ScoreGradients<TV>(float* pt, float* dpt, int nk, int nv, float* lv, float* dvec, float scale, bool saved)
+    private static void ScoreGradients<TV>(float* pt, float* dpt, int nk, int nv, float* lv, float* dvec, float scale, bool saved, bool dFromP)
         where TV : struct, IVec<TV>
     {
-        int w = TV.Count;
+        int w = TV.Count, lanes = nv * w;
         var vs = TV.Splat(scale);
         var vl0 = TV.Load(ref lv[0]);
-        var vd0 = TV.Load(ref dvec[0]);
         var vl1 = nv > 1 ? TV.Load(ref lv[w]) : vl0;
-        var vd1 = nv > 1 ? TV.Load(ref dvec[w]) : vd0;
-        int lanes = nv * w;
+        TV vd0, vd1;
+        if (dFromP)
+        {
+            // First pass: P (exponentiated and stored unless saved) and D; the second reads P back as saved.
+            vd0 = TV.Splat(0f);
+            vd1 = vd0;
+            float* p = pt, dp = dpt;
+            for (int j = 0; j < nk; j++, p += lanes, dp += lanes)
+            {
+                TV p0, p1 = vs;
+                if (saved)
+                {
+                    p0 = TV.Load(ref p[0]);
+                    if (nv > 1) p1 = TV.Load(ref p[w]);
+                }
+                else
+                {
+                    TV.Store(p0 = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), vl0)), ref p[0]);
+                    if (nv > 1) TV.Store(p1 = ExpSoftmax(TV.Sub(TV.Load(ref p[w]), vl1)), ref p[w]);
+                }
+                vd0 = TV.Fma(p0, TV.Load(ref dp[0]), vd0);
+                if (nv > 1) vd1 = TV.Fma(p1, TV.Load(ref dp[w]), vd1);
+            }
+            saved = true;
+        }
+        else
+        {
+            vd0 = TV.Load(ref dvec[0]);
+            vd1 = nv > 1 ? TV.Load(ref dvec[w]) : vd0;
+        }
         for (int j = 0; j < nk; j++, pt += lanes, dpt += lanes)
         {
             TV p0, p1 = vs;
@@ -460,11 +491,13 @@ public static unsafe partial class Attention
                     gb = gr;
                     ldqb = ldgb = dhp;
                 }
+                // D_i = Σ dO_i·O_i (equals Σ_j P_ij dP_ij, dropout included); padded lanes get dP = 0 and D = 0, so
+                // dS = 0 there, and they are left out of the dK, dV products. Without dropout D is summed from P and dP
+                // (in cache) instead: O's rows would come from memory.
+                bool dFromP = !drop && DFromP;
                 for (int i = 0; i < lanes; i++)
                 {
-                    // D_i = Σ dO_i·O_i (equals Σ_j P_ij dP_ij, dropout included); padded lanes get P = 1, dP = 0,
-                    // D = 0, so dS = 0 there, and they are left out of the dK, dV products.
-                    dvec[i] = i < rows ? Dot<TV>(dout + (long)(i0 + i) * DOs.Token, o + (long)(i0 + i) * Os.Token, dh) : 0;
+                    if (!dFromP) dvec[i] = i < rows ? Dot<TV>(dout + (long)(i0 + i) * DOs.Token, o + (long)(i0 + i) * Os.Token, dh) : 0;
                     lv[i] = i < rows ? lse[i0 + i] : 0;
                 }
                 // P: the saved probabilities (read in place unless dropout rewrites them), or Sᵀ to exponentiate below.
@@ -479,7 +512,7 @@ public static unsafe partial class Attention
                 RowsTimes<TV>(v, Vs.Token, nk, gt, lanes, dh, nv, dpt, lanes, acc: false);    // dPᵀ = V·dOᵀ
                 // dS is stored pre-multiplied by the score scale, which both dQ = dS·K·scale and dK = dSᵀ·Q·scale
                 // need, so neither product is rescaled afterwards.
-                if (!drop) ScoreGradients<TV>(pt, dpt, nk, nv, lv, dvec, Scale, saved);
+                if (!drop) ScoreGradients<TV>(pt, dpt, nk, nv, lv, dvec, Scale, saved, dFromP);
                 else
                 {
                     for (int j = 0; j < nk; j++)

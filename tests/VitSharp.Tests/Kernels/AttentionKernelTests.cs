@@ -158,17 +158,19 @@ public unsafe class AttentionKernelTests
     {
         var c = Make(b, h, nq, nk, dh, p, seed: nq * 31 + nk * 7 + dh);
         var r = Reference(c);
-        // On AVX-512 both the raw-Vector512 micro-kernels and the generic ones they replace are checked.
+        // On AVX-512 both the raw-Vector512 micro-kernels and the generic ones they replace are checked, the latter
+        // with the backward's D = Σ dO·O (the path dropout takes) instead of Σ P·dP.
         NnTestUtil.ForEachLevel(level =>
         {
             foreach (bool fast in level == SimdLevel.Vector512 ? new[] { true, false } : [true])
                 foreach (int offset in new[] { -1, 0, 1 })
                 {
                     Attention.Use512 = fast;
+                    Attention.DFromP = fast;
                     (float[] O, float[] Lse, float[] Dq, float[] Dk, float[] Dv) k;
                     try { k = Run(c, offset); }
-                    finally { Attention.Use512 = true; }
-                    string tag = $"{level}{(fast ? "" : " generic")}{(offset >= 0 ? $" saved P at +{offset}" : "")}";
+                    finally { Attention.Use512 = Attention.DFromP = true; }
+                    string tag = $"{level}{(fast ? "" : " generic, D from O")}{(offset >= 0 ? $" saved P at +{offset}" : "")}";
                     NnTestUtil.Close(r.O, k.O, 2e-6, 2e-5, $"{tag} o");
                     NnTestUtil.Close(r.Lse, k.Lse, 2e-6, 2e-6, $"{tag} lse");
                     NnTestUtil.Close(r.Dq, k.Dq, 1e-5, 1e-4, $"{tag} dq");
