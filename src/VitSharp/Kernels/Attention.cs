@@ -225,17 +225,7 @@ public static unsafe partial class Attention
             float* p = pt, dp = dpt;
             for (int j = 0; j < nk; j++, p += lanes, dp += lanes)
             {
-                TV p0, p1 = vs;
-                if (saved)
-                {
-                    p0 = TV.Load(ref p[0]);
-                    if (nv > 1) p1 = TV.Load(ref p[w]);
-                }
-                else
-                {
-                    TV.Store(p0 = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), vl0)), ref p[0]);
-                    if (nv > 1) TV.Store(p1 = ExpSoftmax(TV.Sub(TV.Load(ref p[w]), vl1)), ref p[w]);
-                }
+                var p0 = ProbabilityRow(p, nv, saved, vl0, vl1, out var p1);
                 vd0 = TV.Fma(p0, TV.Load(ref dp[0]), vd0);
                 if (nv > 1) vd1 = TV.Fma(p1, TV.Load(ref dp[w]), vd1);
             }
@@ -248,20 +238,31 @@ public static unsafe partial class Attention
         }
         for (int j = 0; j < nk; j++, pt += lanes, dpt += lanes)
         {
-            TV p0, p1 = vs;
-            if (saved)
-            {
-                p0 = TV.Load(ref pt[0]);
-                if (nv > 1) p1 = TV.Load(ref pt[w]);
-            }
-            else
-            {
-                TV.Store(p0 = ExpSoftmax(TV.Sub(TV.Load(ref pt[0]), vl0)), ref pt[0]);
-                if (nv > 1) TV.Store(p1 = ExpSoftmax(TV.Sub(TV.Load(ref pt[w]), vl1)), ref pt[w]);
-            }
+            var p0 = ProbabilityRow(pt, nv, saved, vl0, vl1, out var p1);
             TV.Store(TV.Mul(TV.Mul(p0, vs), TV.Sub(TV.Load(ref dpt[0]), vd0)), ref dpt[0]);
             if (nv > 1) TV.Store(TV.Mul(TV.Mul(p1, vs), TV.Sub(TV.Load(ref dpt[w]), vd1)), ref dpt[w]);
         }
+    }
+
+    /// <summary>One key's row of a tile's P (nv registers; the second is p0 when nv is 1): read as saved, or
+    /// exponentiated in place from Sᵀ and the log-sum-exps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ProbabilityRow<TV>(float* p, int nv, bool saved, TV lse0, TV lse1, out TV p1) where TV : struct, IVec<TV>
+    {
+        int w = TV.Count;
+        TV p0;
+        if (saved)
+        {
+            p0 = TV.Load(ref p[0]);
+            p1 = nv > 1 ? TV.Load(ref p[w]) : p0;
+        }
+        else
+        {
+            TV.Store(p0 = ExpSoftmax(TV.Sub(TV.Load(ref p[0]), lse0)), ref p[0]);
+            p1 = p0;
+            if (nv > 1) TV.Store(p1 = ExpSoftmax(TV.Sub(TV.Load(ref p[w]), lse1)), ref p[w]);
+        }
+        return p0;
     }
 
     /// <summary>Dropout mask bit for probability (row i, column j) of head bh: a SplitMix64-style hash.</summary>
