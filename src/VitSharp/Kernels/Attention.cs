@@ -708,8 +708,9 @@ public static unsafe partial class Attention
     private static void RowsTimes<TV>(float* a, long lda, int m, float* b, long ldb, int kdim, int nv, float* c, long ldc, bool acc)
         where TV : struct, IVec<TV>
     {
-        int w = TV.Count, first = 0;
-        if (typeof(TV) == typeof(V512) && Use512 && RowsTimes512(a, lda, m, b, ldb, kdim, nv, c, ldc, acc, out first) && first == m) return;
+        int w = TV.Count;
+        int first = typeof(TV) == typeof(V512) && Use512 && Avx512F.IsSupported ? RowsTimes512(a, lda, m, b, ldb, kdim, nv, c, ldc, acc) : 0;
+        if (first == m) return;
         for (int c0 = 0; c0 < nv; c0 += 2)
         {
             bool two = nv - c0 >= 2;

@@ -12,12 +12,10 @@ namespace VitSharp.Kernels;
 /// </summary>
 public static unsafe partial class Attention
 {
-    /// <summary>The whole 12-row micro-tiles of <see cref="RowsTimes{TV}"/> on AVX-512 (false without it); the last,
-    /// partial one is left to the caller's generic kernel, since this one reads all 12 rows.</summary>
-    private static bool RowsTimes512(float* a, long lda, int m, float* b, long ldb, int kdim, int nv, float* c, long ldc, bool acc, out int done)
+    /// <summary>The whole 12-row micro-tiles of <see cref="RowsTimes{TV}"/> on AVX-512; returns the rows done. The last,
+    /// partial tile is left to the caller's generic kernel, since this one reads all 12 rows.</summary>
+    private static int RowsTimes512(float* a, long lda, int m, float* b, long ldb, int kdim, int nv, float* c, long ldc, bool acc)
     {
-        done = 0;
-        if (!Avx512F.IsSupported) return false;
         int full = m / MR * MR;
         for (int c0 = 0; c0 < nv; c0 += 2)
         {
@@ -30,8 +28,7 @@ public static unsafe partial class Attention
                 else Tile512<R12, One>(ar, lda, 1, MR, bc, ldb, cr, ldc, kdim, acc);
             }
         }
-        done = full;
-        return true;
+        return full;
     }
 
     /// <summary>
