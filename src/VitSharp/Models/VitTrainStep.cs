@@ -54,6 +54,12 @@ public sealed unsafe class VitTrainStep
     private readonly float[] pooledRaw, pooledN, meanN, rstdN, pooledF, meanF, rstdF, preAct, logits, dlogits, rowLoss;
     private readonly float[] xnFinal, meanFinal, rstdFinal;
     private readonly float[] dx, dtmp, dxn, datt, dqkv, dh1, dfeat, dpre, dpool, dpoolN;
+
+    /// <summary>Token pooling reads only the class token after the last block, so that block computes keys and
+    /// values for every token but the query, attention output, proj, LayerNorm and MLP for the class token alone:
+    /// an exact shortcut (no other output of the block reaches the loss) that spares most of a block's work.</summary>
+    private readonly bool lastClsOnly;
+    private readonly float[] xn1Cls, qCls, dqCls, dxCls; // the last block's class-token rows (one per image)
     private readonly Tensor logitsTensor;
     private readonly Tensor?[] logitsViews;
 
@@ -87,6 +93,7 @@ public sealed unsafe class VitTrainStep
         {
             cols = emb = pooledRaw = pooledN = meanN = rstdN = pooledF = meanF = rstdF = preAct = logits = dlogits = rowLoss = [];
             xnFinal = meanFinal = rstdFinal = dx = dtmp = dxn = datt = dqkv = dh1 = dfeat = dpre = dpool = dpoolN = [];
+            xn1Cls = qCls = dqCls = dxCls = [];
             xs = xmid = xn1 = xn2 = mean1 = rstd1 = mean2 = rstd2 = qkv = att = lse = hpre = hact = probs = [];
             return;
         }
@@ -137,6 +144,11 @@ public sealed unsafe class VitTrainStep
         dpre = P((long)maxBatch * features);
         dpool = P((long)maxBatch * d);
         dpoolN = P((long)maxBatch * d);
+        lastClsOnly = cfg.GlobalPool == GlobalPool.Token && depth > 0;
+        xn1Cls = P(lastClsOnly ? (long)maxBatch * d : 0);
+        qCls = P(lastClsOnly ? (long)maxBatch * d : 0);
+        dqCls = P(lastClsOnly ? (long)maxBatch * d : 0);
+        dxCls = P(lastClsOnly ? (long)maxBatch * d : 0);
         foreach (var p in allParams) grads[p] = Tensor.Zeros(p.Shape);
     }
 
@@ -241,6 +253,11 @@ public sealed unsafe class VitTrainStep
         for (int l = 0; l < depth; l++)
         {
             var blk = (Block)m.Blocks.Items[l];
+            if (lastClsOnly && l == depth - 1)
+            {
+                LastBlockForward(b, blk);
+                break;
+            }
             using (Profiler.Time(IdLn))
                 LayerNorm.Forward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), V(blk.Norm1.Bias), xn1[l], mean1[l], rstd1[l], rows, d, blk.Norm1.Eps);
             using (Profiler.Time(IdQkv))
@@ -271,6 +288,48 @@ public sealed unsafe class VitTrainStep
         using (Profiler.Time(IdHeadFwd)) HeadForward(b);
     }
 
+    /// <summary>The last block when only the class token's output is used (<see cref="lastClsOnly"/>): keys and
+    /// values for all rows, everything else on one row per image; its outputs are compact (row s = image s).</summary>
+    private void LastBlockForward(int b, Block blk)
+    {
+        int l = depth - 1, rows = b * n;
+        var qkvW = W(blk.Attn.Qkv.Weight);
+        var qkvB = V(blk.Attn.Qkv.Bias);
+        using (Profiler.Time(IdLn))
+            LayerNorm.Forward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), V(blk.Norm1.Bias), xn1[l], mean1[l], rstd1[l], rows, d, blk.Norm1.Eps);
+        using (Profiler.Time(IdQkv))
+        {
+            // Keys and values of every token (columns d..3d of the qkv rows), the query of the class token only.
+            Gemm.Sgemm(false, true, rows, 2 * d, d, 1f, xn1[l], d, qkvW[(d * d)..], d, 0f, qkv[l].AsSpan(d), 3 * d,
+                qkvB.IsEmpty ? default : qkvB[d..], default(NoEpilogue));
+            for (int s = 0; s < b; s++) xn1[l].AsSpan(s * n * d, d).CopyTo(xn1Cls.AsSpan(s * d, d));
+            Gemm.Sgemm(false, true, b, d, d, 1f, xn1Cls, d, qkvW[..(d * d)], d, 0f, qCls, d, qkvB.IsEmpty ? default : qkvB[..d], default(NoEpilogue));
+        }
+        using (Profiler.Time(IdAttn))
+        {
+            fixed (float* pq = qkv[l], pc = qCls, po = att[l], pl = lse[l], pp = probs[l])
+                Attention.Forward(pc, ClsStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, ClsStrides, pl, b, heads, 1, n, dh, blk.Attn.Scale, probs: pp);
+        }
+        using (Profiler.Time(IdProj))
+        {
+            fixed (float* res = xs[l]) // the residual is each image's class-token row
+                Gemm.Sgemm(false, true, b, d, d, 1f, att[l], d, W(blk.Attn.Proj.Weight), d, 0f, xmid[l], d, V(blk.Attn.Proj.Bias), new ResidualEpilogue(res, n * d));
+        }
+        using (Profiler.Time(IdLn))
+            LayerNorm.Forward(xmid[l].AsSpan(0, b * d), V(blk.Norm2.Weight), V(blk.Norm2.Bias), xn2[l], mean2[l], rstd2[l], b, d, blk.Norm2.Eps);
+        using (Profiler.Time(IdFc1))
+        {
+            fixed (float* ph = hact[l])
+                Gemm.Sgemm(false, true, b, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluAndGradEpilogue(ph, hidden, blk.Mlp.TanhGelu));
+        }
+        using (Profiler.Time(IdFc2))
+        {
+            fixed (float* res = xmid[l])
+                Gemm.Sgemm(false, true, b, d, hidden, 1f, hact[l], hidden, W(blk.Mlp.Fc2.Weight), hidden, 0f, xs[depth], d, V(blk.Mlp.Fc2.Bias), new ResidualEpilogue(res, d));
+        }
+    }
+
+    private AttentionStrides ClsStrides => new(d, dh, d);
     private AttentionStrides QkvStrides => new((long)n * 3 * d, dh, 3 * d);
     private AttentionStrides MergedStrides => new((long)n * d, dh, d);
 
@@ -299,7 +358,8 @@ public sealed unsafe class VitTrainStep
         }
         else
         {
-            for (int s = 0; s < b; s++) xl.Slice(s * n * d, d).CopyTo(pooled.Slice(s * d, d));
+            int stride = lastClsOnly ? 1 : n; // the last block's output is compact when it ran for the class token only
+            for (int s = 0; s < b; s++) xl.Slice(s * stride * d, d).CopyTo(pooled.Slice(s * d, d));
             if (normLn != null) LayerNorm.Forward(pooled, V(normLn.Weight), V(normLn.Bias), pooledN, meanN, rstdN, b, d, normLn.Eps);
             else pooled.CopyTo(pooledN);
         }
@@ -394,6 +454,13 @@ public sealed unsafe class VitTrainStep
             if (normLn != null)
                 LayerNorm.Backward(xs[depth].AsSpan(0, b * n * d), V(normLn.Weight), meanFinal, rstdFinal, target, dxs, GOpt(normLn.Weight), GOpt(normLn.Bias), b * n, d);
         }
+        else if (lastClsOnly)
+        {
+            // The last block's output is compact (one class-token row per image): so is its gradient.
+            var dc = dxCls.AsSpan(0, b * d);
+            if (normLn != null) LayerNorm.Backward(pooledRaw, V(normLn.Weight), meanN, rstdN, dp2, dc, GOpt(normLn.Weight), GOpt(normLn.Bias), b, d);
+            else dp2.CopyTo(dc);
+        }
         else
         {
             dxs.Clear();
@@ -416,6 +483,11 @@ public sealed unsafe class VitTrainStep
         for (int l = depth - 1; l >= lowest; l--)
         {
             var blk = (Block)m.Blocks.Items[l];
+            if (lastClsOnly && l == depth - 1)
+            {
+                LastBlockBackward(b, blk);
+                continue;
+            }
             var fc1 = blk.Mlp.Fc1;
             var fc2 = blk.Mlp.Fc2;
             // MLP: dx is dL/d(block output) = dL/d(fc2 output) (the residual passes it through unchanged).
@@ -463,6 +535,64 @@ public sealed unsafe class VitTrainStep
         }
         if (lowest > 0) return;
         using (Profiler.Time(IdBwdEmb)) EmbeddingBackward(b);
+    }
+
+    /// <summary>Backward of <see cref="LastBlockForward"/>: from the compact class-token gradient in dxCls to dx
+    /// (rows × d) at the block's input.</summary>
+    private void LastBlockBackward(int b, Block blk)
+    {
+        int l = depth - 1, rows = b * n;
+        var dc = dxCls.AsSpan(0, b * d);
+        var fc1 = blk.Mlp.Fc1;
+        var fc2 = blk.Mlp.Fc2;
+        using (Profiler.Time(IdBwdFc2))
+        {
+            WeightAndBiasGrad(fc2, dc, d, hact[l], hidden, b);
+            fixed (float* pre = hpre[l])
+                Gemm.Sgemm(false, false, b, hidden, d, 1f, dc, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new MulEpilogue(pre, hidden));
+        }
+        using (Profiler.Time(IdBwdFc1))
+        {
+            WeightAndBiasGrad(fc1, dh1, hidden, xn2[l], d, b);
+            Gemm.Sgemm(false, false, b, d, hidden, 1f, dh1, hidden, W(fc1.Weight), d, 0f, dxn, d);
+        }
+        using (Profiler.Time(IdBwdLn))
+            LayerNorm.Backward(xmid[l].AsSpan(0, b * d), V(blk.Norm2.Weight), mean2[l], rstd2[l], dxn.AsSpan(0, b * d), dc, GOpt(blk.Norm2.Weight), GOpt(blk.Norm2.Bias), b, d, accumulate: true);
+        var qkvL = blk.Attn.Qkv;
+        var projL = blk.Attn.Proj;
+        using (Profiler.Time(IdBwdProj))
+        {
+            WeightAndBiasGrad(projL, dc, d, att[l], d, b);
+            Gemm.Sgemm(false, false, b, d, d, 1f, dc, d, W(projL.Weight), d, 0f, datt, d);
+        }
+        using (Profiler.Time(IdBwdAttn))
+        {
+            fixed (float* pq = qkv[l], pc = qCls, po = att[l], pl = lse[l], pdo = datt, pdc = dqCls, pdq = dqkv, pp = probs[l])
+            {
+                Attention.Backward(pc, ClsStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, ClsStrides, pl, pdo, ClsStrides,
+                    pdc, ClsStrides, pdq + d, QkvStrides, pdq + 2 * d, QkvStrides, b, heads, 1, n, dh, blk.Attn.Scale, probs: pp);
+            }
+        }
+        using (Profiler.Time(IdBwdQkv))
+        {
+            // Key/value rows of the fused weight from every token; query rows from the class tokens alone.
+            var wq = W(qkvL.Weight);
+            var dkv = dqkv.AsSpan(d);
+            bool w = Trainable(qkvL.Weight), bias = qkvL.Bias != null && Trainable(qkvL.Bias);
+            var gw = w ? G(qkvL.Weight) : default;
+            var gb = bias ? G(qkvL.Bias!) : default;
+            LinearGrads(w, bias, dkv, 3 * d, 2 * d, xn1[l], d, rows, w ? gw[(d * d)..] : default, bias ? gb[d..] : default);
+            LinearGrads(w, bias, dqCls, d, d, xn1Cls, d, b, w ? gw[..(d * d)] : default, bias ? gb[..d] : default);
+            Gemm.Sgemm(false, false, rows, d, 2 * d, 1f, dkv, 3 * d, wq[(d * d)..], d, 0f, dxn, d);
+            Gemm.Sgemm(false, false, b, d, d, 1f, dqCls, d, wq[..(d * d)], d, 1f, dxn, n * d); // adds into the class-token rows
+        }
+        using (Profiler.Time(IdBwdLn))
+        {
+            var dxs = dx.AsSpan(0, rows * d);
+            LayerNorm.Backward(xs[l].AsSpan(0, rows * d), V(blk.Norm1.Weight), mean1[l], rstd1[l], dxn.AsSpan(0, rows * d), dxs, GOpt(blk.Norm1.Weight), GOpt(blk.Norm1.Bias), rows, d);
+            // The residual carries the class-token gradient past the block.
+            for (int s = 0; s < b; s++) System.Numerics.Tensors.TensorPrimitives.Add(dxs.Slice(s * n * d, d), dc.Slice(s * d, d), dxs.Slice(s * n * d, d));
+        }
     }
 
     private void EmbeddingBackward(int b)
@@ -540,14 +670,29 @@ public sealed unsafe class VitTrainStep
     private void WeightAndBiasGrad(Linear layer, ReadOnlySpan<float> dy, int outF, ReadOnlySpan<float> x, int inF, int rows)
     {
         bool w = Trainable(layer.Weight), bias = layer.Bias != null && Trainable(layer.Bias);
-        if (w && bias) Gemm.SgemmWithRowSums(true, false, outF, inF, rows, 1f, dy, outF, x, inF, 0f, G(layer.Weight), inF, G(layer.Bias!));
-        else if (w) Gemm.Sgemm(true, false, outF, inF, rows, 1f, dy, outF, x, inF, 0f, G(layer.Weight), inF);
-        else if (bias) ColSum(dy[..(rows * outF)], rows, outF, G(layer.Bias!));
+        LinearGrads(w, bias, dy, outF, outF, x, inF, rows, w ? G(layer.Weight) : default, bias ? G(layer.Bias!) : default);
     }
 
-    private static void ColSum(ReadOnlySpan<float> src, int rows, int colsN, Span<float> dst)
+    /// <summary>dW = dYᵀ·X (outF×inF) and db = Σ_rows dY, where dY is rows × outF at row stride ldy.</summary>
+    private static void LinearGrads(bool w, bool bias, ReadOnlySpan<float> dy, int ldy, int outF, ReadOnlySpan<float> x, int inF, int rows, Span<float> gw, Span<float> gb)
     {
-        fixed (float* s = src, t = dst) Reduce.SumMiddle(s, 1, rows, colsN, t, 1f);
+        if (w && bias) Gemm.SgemmWithRowSums(true, false, outF, inF, rows, 1f, dy, ldy, x, inF, 0f, gw, inF, gb);
+        else if (w) Gemm.Sgemm(true, false, outF, inF, rows, 1f, dy, ldy, x, inF, 0f, gw, inF);
+        else if (bias) ColSum(dy, ldy, rows, outF, gb);
+    }
+
+    private static void ColSum(ReadOnlySpan<float> src, int rows, int colsN, Span<float> dst) => ColSum(src, colsN, rows, colsN, dst);
+
+    /// <summary>dst[j] = Σ_r src[r·ld + j] over rows × colsN.</summary>
+    private static void ColSum(ReadOnlySpan<float> src, int ld, int rows, int colsN, Span<float> dst)
+    {
+        if (ld == colsN)
+        {
+            fixed (float* s = src, t = dst) Reduce.SumMiddle(s, 1, rows, colsN, t, 1f);
+            return;
+        }
+        dst[..colsN].Clear();
+        for (int r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Add(dst[..colsN], src.Slice(r * ld, colsN), dst[..colsN]);
     }
 
     private static float[] P(long length) => length == 0 ? [] : GC.AllocateUninitializedArray<float>(checked((int)length), pinned: true);

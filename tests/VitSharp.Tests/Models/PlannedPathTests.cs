@@ -166,6 +166,32 @@ public class PlannedPathTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Last_block_for_the_class_token_only_handles_partly_frozen_layers()
+    {
+        // Token pooling: the last block runs its query, proj and MLP for the class token alone. Freezing the last
+        // qkv weight (its bias still trained) takes the bias-only path on the strided key/value gradient rows.
+        var planned = TrainModel("token");
+        var general = TrainModel("token");
+        int last = planned.Config.Depth - 1;
+        foreach (var m in new[] { planned, general })
+            foreach (var (n, p) in m.NamedParameters())
+                p.RequiresGrad = n != $"blocks.{last}.attn.qkv.weight" && n != $"blocks.{last}.mlp.fc1.bias" && n != "blocks.0.norm1.weight";
+        Assert.Equal(3, planned.NamedParameters().Count(p => !p.Param.RequiresGrad));
+        var cfg = planned.Config;
+        var x = Tensor.RandN(new Random(6), 1f, 2, cfg.InChans, cfg.ImgHeight, cfg.ImgWidth);
+        int[] labels = [1, 0];
+        float lp = new VitTrainStep(planned, 2).ForwardBackward(x, labels);
+        float lg = new VitTrainStep(general, 2, general: true).ForwardBackward(x, labels);
+        Assert.Equal(lg, lp, 4);
+        foreach (var ((n, pp), (_, gp)) in planned.NamedParameters().Zip(general.NamedParameters()))
+        {
+            if (!pp.RequiresGrad) { Assert.Null(pp.Grad); continue; }
+            float scale = Math.Max(1e-3f, gp.Grad!.ToArray().Max(Math.Abs));
+            Assert.True(Fixtures.MaxAbsDiff(pp.Grad!, gp.Grad) <= 2e-4f * scale, n);
+        }
+    }
+
+    [Fact]
     public void Unsupported_configurations_fall_back_and_bad_input_is_refused()
     {
         Assert.False(VitTrainStep.Supported(Fixtures.Get("distilled").Config));
