@@ -193,4 +193,20 @@ public static class ModelZoo
         if (c.NumClasses > 0) macs += (c.Distilled ? 2 : 1) * feat * c.NumClasses;
         return macs;
     }
+
+    /// <summary>
+    /// Multiply-accumulates the planned paths (<see cref="VitInference"/>, the forward of <see cref="VitTrainStep"/>)
+    /// execute for one image: <see cref="MacsPerImage"/>, except that with token pooling the last block computes keys
+    /// and values for every token but its queries, attention, proj and MLP for the prefix tokens only (the rest of
+    /// its output is never read). Hybrids are not planned: their count is the full one.
+    /// </summary>
+    public static long PlannedMacsPerImage(VitConfig c)
+    {
+        long macs = MacsPerImage(c);
+        if (c.IsHybrid || c.GlobalPool != GlobalPool.Token || c.Depth == 0) return macs;
+        long d = c.EmbedDim, n = c.NumTokens, k = c.NumPrefixTokens, hidden = (long)(c.EmbedDim * c.MlpRatio);
+        long full = n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * hidden;
+        long last = n * d * 2 * d + k * d * d + 2 * k * n * d + k * d * d + 2 * k * d * hidden;
+        return macs - full + last;
+    }
 }

@@ -47,9 +47,15 @@ public sealed class VitInference
     private readonly Tensor output;
     private readonly Tensor?[] outputViews;
 
+    // Token pooling reads only the prefix tokens (class, distillation) after the last block, so that block computes
+    // keys and values for every token and the rest for those rows alone (compact: row s·kept + t is image s, token t).
+    private readonly bool lastClsOnly;
+    private readonly float[] xCls, xnCls, qCls, attCls;
+
     private sealed class BlockWeights
     {
         public PackedB Qkv = null!, Proj = null!, Fc1 = null!, Fc2 = null!;
+        public PackedB? Q, Kv; // the last block's qkv weight split in two when it runs for the prefix tokens only
         public float[] QkvB = [], ProjB = [], Fc1B = [], Fc2B = [], Ln1W = [], Ln1B = [], Ln2W = [], Ln2B = [];
         public float Ln1Eps, Ln2Eps, Scale;
         public bool TanhGelu;
@@ -82,6 +88,7 @@ public sealed class VitInference
         if (!IsPlanned)
         {
             im2col = x = xn = qkv = att = hid = pooled = preOut = distOut = [];
+            xCls = xnCls = qCls = attCls = [];
             return;
         }
         long rows = (long)maxBatch * tokens;
@@ -94,6 +101,12 @@ public sealed class VitInference
         pooled = Pinned((long)maxBatch * dim);
         preOut = Pinned((long)maxBatch * features);
         distOut = Pinned((long)maxBatch * outWidth);
+        lastClsOnly = cfg.GlobalPool == GlobalPool.Token && model.Blocks.Count > 0;
+        long kept = lastClsOnly ? (long)maxBatch * prefix * dim : 0;
+        xCls = Pinned(kept);
+        xnCls = Pinned(kept);
+        qCls = Pinned(kept);
+        attCls = Pinned(kept);
         Pack(consumeWeights);
         consumed = consumeWeights;
     }
@@ -176,6 +189,11 @@ public sealed class VitInference
         int dh = d / heads;
         foreach (var w in blocks)
         {
+            if (w.Kv != null)
+            {
+                LastBlock(b, w);
+                break;
+            }
             using (Profiler.Time(IdLn)) LayerNorm.Forward(xs, w.Ln1W, w.Ln1B, xns, default, default, rows, d, w.Ln1Eps);
             using (Profiler.Time(IdQkv)) Gemm.Sgemm(false, rows, 1f, xns, d, w.Qkv, 0f, qkvs, 3 * d, w.QkvB, default(NoEpilogue));
             using (Profiler.Time(IdAttn))
@@ -198,6 +216,45 @@ public sealed class VitInference
         }
 
         using (Profiler.Time(IdHead)) Head(b);
+    }
+
+    /// <summary>The last block for the prefix rows only (<see cref="lastClsOnly"/>); its output lands in xCls.</summary>
+    private void LastBlock(int b, BlockWeights w)
+    {
+        int n = tokens, d = dim, kept = prefix, rows = b * n, rowsK = b * kept, dh = d / heads;
+        var xs = x.AsSpan(0, rows * d);
+        var xns = xn.AsSpan(0, rows * d);
+        var xc = xCls.AsSpan(0, rowsK * d);
+        var xnc = xnCls.AsSpan(0, rowsK * d);
+        using (Profiler.Time(IdLn)) LayerNorm.Forward(xs, w.Ln1W, w.Ln1B, xns, default, default, rows, d, w.Ln1Eps);
+        using (Profiler.Time(IdQkv))
+        {
+            // Keys and values of every token into columns d..3d of the qkv rows; queries of the prefix tokens only.
+            Gemm.Sgemm(false, rows, 1f, xns, d, w.Kv!, 0f, qkv.AsSpan(d, rows * 3 * d - d), 3 * d, w.QkvB.Length > 0 ? w.QkvB.AsSpan(d) : default, default(NoEpilogue));
+            for (int s = 0; s < b; s++)
+            {
+                xs.Slice(s * n * d, kept * d).CopyTo(xc.Slice(s * kept * d));
+                xns.Slice(s * n * d, kept * d).CopyTo(xnc.Slice(s * kept * d));
+            }
+            Gemm.Sgemm(false, rowsK, 1f, xnc, d, w.Q!, 0f, qCls, d, w.QkvB.Length > 0 ? w.QkvB.AsSpan(0, d) : default, default(NoEpilogue));
+        }
+        using (Profiler.Time(IdAttn))
+        {
+            unsafe
+            {
+                fixed (float* pq = qkv, pc = qCls, po = attCls)
+                {
+                    var qs = new AttentionStrides((long)n * 3 * d, dh, 3 * d);
+                    var cs = new AttentionStrides((long)kept * d, dh, d);
+                    Attention.Forward(pc, cs, pq + d, qs, pq + 2 * d, qs, po, cs, null, b, heads, kept, n, dh, w.Scale);
+                }
+            }
+        }
+        using (Profiler.Time(IdProj)) Gemm.Sgemm(false, rowsK, 1f, attCls, d, w.Proj, 1f, xc, d, w.ProjB, default(NoEpilogue));
+        using (Profiler.Time(IdLn)) LayerNorm.Forward(xc, w.Ln2W, w.Ln2B, xnc, default, default, rowsK, d, w.Ln2Eps);
+        var hids = hid.AsSpan(0, rowsK * hidden);
+        using (Profiler.Time(IdFc1)) Gemm.Sgemm(false, rowsK, 1f, xnc, d, w.Fc1, 0f, hids, hidden, w.Fc1B, new GeluEpilogue(w.TanhGelu));
+        using (Profiler.Time(IdFc2)) Gemm.Sgemm(false, rowsK, 1f, hids, hidden, w.Fc2, 1f, xc, d, w.Fc2B, default(NoEpilogue));
     }
 
     private void Head(int b)
@@ -243,7 +300,8 @@ public sealed class VitInference
         else
         {
             // Only the pooled token's row needs the final norm (it is per-token).
-            for (int s = 0; s < b; s++) xs.Slice((s * n + tokenIndex) * d, d).CopyTo(pool.Slice(s * d, d));
+            if (lastClsOnly) for (int s = 0; s < b; s++) xCls.AsSpan((s * prefix + tokenIndex) * d, d).CopyTo(pool.Slice(s * d, d));
+            else for (int s = 0; s < b; s++) xs.Slice((s * n + tokenIndex) * d, d).CopyTo(pool.Slice(s * d, d));
             if (normW.Length > 0) LayerNorm.Forward(pool, normW, normB, pool, default, default, b, d, cfg.LayerNormEps);
         }
         if (fcNormW.Length > 0) LayerNorm.Forward(pool, fcNormW, fcNormB, pool, default, default, b, d, cfg.LayerNormEps);
@@ -290,6 +348,7 @@ public sealed class VitInference
         for (int i = 0; i < list.Length; i++)
         {
             var blk = (Block)m.Blocks.Items[i];
+            bool split = lastClsOnly && i == list.Length - 1;
             list[i] = new BlockWeights
             {
                 Ln1W = Copy(blk.Norm1.Weight.Value),
@@ -298,7 +357,9 @@ public sealed class VitInference
                 Ln2W = Copy(blk.Norm2.Weight.Value),
                 Ln2B = Copy(blk.Norm2.Bias.Value),
                 Ln2Eps = blk.Norm2.Eps,
-                Qkv = PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, consume),
+                Qkv = split ? null! : PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, consume),
+                Q = split ? PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, false, 0, d) : null,
+                Kv = split ? PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, consume, d, 2 * d) : null,
                 QkvB = blk.Attn.Qkv.Bias != null ? Copy(blk.Attn.Qkv.Bias.Value) : [],
                 Proj = PackLinear(blk.Attn.Proj.Weight, d, d, consume),
                 ProjB = blk.Attn.Proj.Bias != null ? Copy(blk.Attn.Proj.Bias.Value) : [],
@@ -332,12 +393,14 @@ public sealed class VitInference
         if (consume) GC.Collect();
     }
 
-    private static PackedB PackLinear(Parameter w, int outF, int inF, bool consume)
+    /// <summary>Packs output rows [row0, row0 + count) of an outF×inF nn.Linear weight (all of them by default).</summary>
+    private static PackedB PackLinear(Parameter w, int outF, int inF, bool consume, int row0 = 0, int count = -1)
     {
         var t = w.Value.Contiguous();
         if (t.Numel != (long)outF * inF)
             throw new ShapeException($"inference plan: weight {t.ShapeString} is not {outF}×{inF}{(t.Numel == 0 ? " (consumed by an earlier plan?)" : "")}");
-        var packed = Gemm.PackB(true, inF, outF, t.AsSpan(), inF);
+        if (count < 0) count = outF;
+        var packed = Gemm.PackB(true, inF, count, t.AsSpan().Slice(row0 * inF, count * inF), inF);
         if (consume) w.Value = Tensor.Empty(0);
         return packed;
     }

@@ -128,6 +128,23 @@ public class StructureTests
     }
 
     [Fact]
+    public void Planned_macs_leave_out_the_last_blocks_unread_rows()
+    {
+        // Token pooling: the last block needs keys and values of all 197 tokens, everything else for the class token:
+        // 197·768·1536 + 768² + 2·197·768 + 768² + 2·768·3072 MACs instead of the block's 1.454 G.
+        var cfg = ModelZoo.GetConfig("vit_base_patch16_224");
+        long full = ModelZoo.MacsPerImage(cfg), planned = ModelZoo.PlannedMacsPerImage(cfg);
+        long block = 197L * 768 * 3 * 768 + 2L * 197 * 197 * 768 + 197L * 768 * 768 + 2L * 197 * 768 * 3072;
+        long last = 197L * 768 * 1536 + 768L * 768 + 2L * 197 * 768 + 768L * 768 + 2L * 768 * 3072;
+        Assert.Equal(full - block + last, planned);
+        // Mean pooling reads every token; hybrids are not planned.
+        var gap = cfg with { GlobalPool = GlobalPool.Avg };
+        Assert.Equal(ModelZoo.MacsPerImage(gap), ModelZoo.PlannedMacsPerImage(gap));
+        var deit = ModelZoo.GetConfig("deit_tiny_distilled_patch16_224");
+        Assert.True(ModelZoo.PlannedMacsPerImage(deit) < ModelZoo.MacsPerImage(deit));
+    }
+
+    [Fact]
     public void Position_embedding_kinds()
     {
         var baseCfg = Fixtures.Get("token").Config;
