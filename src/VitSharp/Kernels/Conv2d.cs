@@ -85,11 +85,21 @@ public static class Conv2dKernels
             throw new ArgumentException($"patches: spans too short for {n} images of {g.C}×{g.H}×{g.W} in {g.OH}×{g.OW} patches of {k}×{kw}");
         fixed (float* px0 = x, pa0 = a)
         {
-            for (int s = 0; s < n; s++)
-            {
-                PatchesOf(px0 + s * imgLen, pa0 + (long)s * g.OH * g.OW * rowLen, g, scatter);
-            }
+            // A memory-bound copy: several images (a training batch) go over the workers, one image per job.
+            var job = new PatchJob { X = px0, A = pa0, ImgLen = imgLen, RowsLen = (long)g.OH * g.OW * rowLen, G = g, Scatter = scatter };
+            if (n > 1 && !Workers.InsideJob && Workers.ThreadCount > 1) Workers.For(n, job);
+            else for (int s = 0; s < n; s++) job.Execute(s);
         }
+    }
+
+    private unsafe struct PatchJob : IParallelJob
+    {
+        public float* X, A;
+        public long ImgLen, RowsLen;
+        public ConvGeometry G;
+        public bool Scatter;
+
+        public readonly void Execute(int index) => PatchesOf(X + index * ImgLen, A + index * RowsLen, G, Scatter);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
