@@ -248,6 +248,9 @@ public readonly struct GeluEpilogue(bool tanhApproximation) : IGemmEpilogue
             else VecElementwise.UnaryRange<GeluOp>(p, p, cSegment.Length, Cpu.Level);
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int row0, int rows, int col0, int cols) { }
 }
 
 /// <summary>
@@ -266,6 +269,9 @@ public readonly unsafe struct GeluToEpilogue(float* output, int ldo, bool tanhAp
             else VecElementwise.UnaryRange<GeluOp>(p, dst, cSegment.Length, Cpu.Level);
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int row0, int rows, int col0, int cols) => GemmPrefetch.Block(output + (long)row0 * ldo + col0, ldo, rows, cols);
 }
 
 /// <summary>
@@ -303,6 +309,9 @@ public readonly unsafe struct ResidualEpilogue(float* residual, int ld) : IGemmE
     {
         fixed (float* p = cSegment) VecElementwise.Add(p, residual + (long)row * ld + col0, cSegment.Length, Cpu.Level);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int row0, int rows, int col0, int cols) => GemmPrefetch.Block(residual + (long)row0 * ld + col0, ld, rows, cols);
 }
 
 /// <summary>GEMM epilogue for the MLP backward: the finished dGELU-output segment becomes the gradient of the
@@ -319,6 +328,9 @@ public readonly unsafe struct GeluBackwardEpilogue(float* preActivation, int ld,
             else VecElementwise.BinaryRange<GeluGradOp>(pre, p, p, cSegment.Length, Cpu.Level);
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int row0, int rows, int col0, int cols) => GemmPrefetch.Block(preActivation + (long)row0 * ld + col0, ld, rows, cols);
 }
 
 /// <summary>
@@ -342,6 +354,9 @@ public readonly unsafe struct GeluAndGradEpilogue(float* output, int ld, bool ta
             }
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int row0, int rows, int col0, int cols) => GemmPrefetch.Block(output + (long)row0 * ld + col0, ld, rows, cols);
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Core<TV>(float* p, float* dst, int n, bool tanh) where TV : struct, IVec<TV>
@@ -385,6 +400,9 @@ public readonly unsafe struct MulEpilogue(float* factor, int ld) : IGemmEpilogue
             }
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int row0, int rows, int col0, int cols) => GemmPrefetch.Block(factor + (long)row0 * ld + col0, ld, rows, cols);
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Core<TV>(float* p, float* f, int n) where TV : struct, IVec<TV>

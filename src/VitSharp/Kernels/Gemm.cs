@@ -17,6 +17,13 @@ namespace VitSharp.Kernels;
 public interface IGemmEpilogue
 {
     void Apply(int row, int col0, Span<float> cSegment);
+
+    /// <summary>
+    /// Called while the micro-kernel computes C[row0..row0+rows, col0..col0+cols), before <see cref="Apply"/> sees
+    /// those elements: an epilogue that reads or writes another matrix beside C prefetches that block of it (see
+    /// <see cref="GemmPrefetch.Block"/>), so the memory access overlaps the arithmetic; others do nothing.
+    /// </summary>
+    void Prefetch(int row0, int rows, int col0, int cols);
 }
 
 /// <summary>The epilogue that does nothing (plain GEMM).</summary>
@@ -24,6 +31,25 @@ public readonly struct NoEpilogue : IGemmEpilogue
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Apply(int row, int col0, Span<float> cSegment) { }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(int row0, int rows, int col0, int cols) { }
+}
+
+/// <summary>Prefetch helper for <see cref="IGemmEpilogue.Prefetch"/> implementations.</summary>
+public static unsafe class GemmPrefetch
+{
+    /// <summary>Prefetches rows × cols floats at p (row stride ld) into the cache: every cache line they touch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Block(float* p, long ld, int rows, int cols)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported || cols <= 0) return;
+        for (int r = 0; r < rows; r++, p += ld)
+        {
+            byte* line = (byte*)((nint)p & ~(nint)63), end = (byte*)(p + cols);
+            for (; line < end; line += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch0(line);
+        }
+    }
 }
 
 /// <summary>
@@ -98,6 +124,10 @@ public static unsafe partial class Gemm
     /// <summary>When both a narrow row-major A and a row-major B could be read in place: 1 (default) reads A in place
     /// and packs B (+3-4 % on n = 128), 0 keeps B in place and packs A. Tuning aid.</summary>
     internal static int NarrowMode = EnvInt("VIT_GEMM_NARROW_MODE", 1, 0, 1);
+
+    /// <summary>Let epilogues prefetch the rows of their side matrix for the tile being computed (see
+    /// <see cref="IGemmEpilogue.Prefetch"/>). Tuning aid.</summary>
+    internal static bool EpiloguePrefetch = EnvInt("VIT_GEMM_EPILOGUE_PREFETCH", 1, 0, 1) == 1;
 
     /// <summary>Long-k products with a small C run as two half-k products (<see cref="RunSplitK"/>). Tuning aid.</summary>
     internal static bool SplitK = EnvInt("VIT_GEMM_SPLITK", 1, 0, 1) == 1;
@@ -608,6 +638,7 @@ public static unsafe partial class Gemm
                             {
                                 int cols = Math.Min(NR, nc - jr);
                                 float* bias = last && g.Bias != null ? g.Bias + jc + jr : null;
+                                if (last && finish && EpiloguePrefetch) epi.Prefetch(ic + ir, rows, jc + jr, cols);
                                 if (jr < full) Tile(g.Level, ap, aStep, aRow, bDirect + jr, g.Ldb, kc, crow + jr, g.Ldc, rows, cols, beta, t, bias);
                                 else Tile(g.Level, ap, aStep, aRow, bBlock + (long)jr * kc, NR, kc, crow + jr, g.Ldc, rows, cols, beta, t, bias);
                             }

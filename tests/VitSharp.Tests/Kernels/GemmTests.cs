@@ -356,8 +356,15 @@ public class GemmTests
 
     private struct AffineEpilogue : IGemmEpilogue
     {
-        public int[] Visits;
+        public int[] Visits, Prefetched;
         public int N;
+
+        // Every block asked for lies inside C, and (packed path) each element is asked for before it is finished.
+        public readonly void Prefetch(int row0, int rows, int col0, int cols)
+        {
+            for (int r = row0; r < row0 + rows; r++)
+                for (int j = col0; j < col0 + cols; j++) Interlocked.Increment(ref Prefetched[r * N + j]);
+        }
 
         public readonly void Apply(int row, int col0, Span<float> seg)
         {
@@ -384,10 +391,11 @@ public class GemmTests
                     var bias = RandomArray(rng, n);
                     var c = RandomArray(rng, m * n, float.NaN);
                     var expected = Reference(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n, bias);
-                    var epi = new AffineEpilogue { Visits = new int[m * n], N = n };
+                    var epi = new AffineEpilogue { Visits = new int[m * n], Prefetched = new int[m * n], N = n };
                     if (prepacked) Gemm.Sgemm(false, m, 1f, a, k, Gemm.PackB(true, k, n, b, k), 0f, c, n, bias, epi);
                     else Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n, bias, epi);
                     Assert.All(epi.Visits, v => Assert.Equal(1, v));
+                    if ((long)m * n * k > 1 << 15) Assert.All(epi.Prefetched, v => Assert.Equal(1, v)); // the small direct path does not prefetch
                     for (int i = 0; i < c.Length; i++) c[i] = (c[i] - 1) / 2;
                     AssertClose(expected, c, m, n, n, k, $"{level} epilogue m={m} n={n} k={k} prepacked={prepacked}");
                 }
