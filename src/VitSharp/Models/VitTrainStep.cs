@@ -267,25 +267,35 @@ public sealed unsafe class VitTrainStep
                 fixed (float* pq = qkv[l], po = att[l], pl = lse[l], pp = probs[l])
                     Attention.Forward(pq, QkvStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, MergedStrides, pl, b, heads, n, n, dh, blk.Attn.Scale, probs: pp);
             }
-            using (Profiler.Time(IdProj))
-            {
-                fixed (float* res = xs[l])
-                    Gemm.Sgemm(false, true, rows, d, d, 1f, att[l], d, W(blk.Attn.Proj.Weight), d, 0f, xmid[l], d, V(blk.Attn.Proj.Bias), new ResidualEpilogue(res, d));
-            }
-            using (Profiler.Time(IdLn))
-                LayerNorm.Forward(xmid[l].AsSpan(0, rows * d), V(blk.Norm2.Weight), V(blk.Norm2.Bias), xn2[l], mean2[l], rstd2[l], rows, d, blk.Norm2.Eps);
-            using (Profiler.Time(IdFc1))
-            {
-                fixed (float* ph = hact[l])
-                    Gemm.Sgemm(false, true, rows, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluAndGradEpilogue(ph, hidden, blk.Mlp.TanhGelu));
-            }
-            using (Profiler.Time(IdFc2))
-            {
-                fixed (float* res = xmid[l])
-                    Gemm.Sgemm(false, true, rows, d, hidden, 1f, hact[l], hidden, W(blk.Mlp.Fc2.Weight), hidden, 0f, xs[l + 1], d, V(blk.Mlp.Fc2.Bias), new ResidualEpilogue(res, d));
-            }
+            ProjAndMlpForward(blk, l, rows, d, xs[l + 1]);
         }
         using (Profiler.Time(IdHeadFwd)) HeadForward(b);
+    }
+
+    /// <summary>
+    /// The block's second half on <paramref name="count"/> rows of att[l]: xmid = x + proj(att), then
+    /// out = xmid + fc2(GELU(fc1(LN2(xmid)))). Row r's residual x starts at xs[l] + r·<paramref name="residualStride"/>
+    /// (d: every row; n·d: each image's class-token row, for the last block).
+    /// </summary>
+    private void ProjAndMlpForward(Block blk, int l, int count, int residualStride, float[] output)
+    {
+        using (Profiler.Time(IdProj))
+        {
+            fixed (float* res = xs[l])
+                Gemm.Sgemm(false, true, count, d, d, 1f, att[l], d, W(blk.Attn.Proj.Weight), d, 0f, xmid[l], d, V(blk.Attn.Proj.Bias), new ResidualEpilogue(res, residualStride));
+        }
+        using (Profiler.Time(IdLn))
+            LayerNorm.Forward(xmid[l].AsSpan(0, count * d), V(blk.Norm2.Weight), V(blk.Norm2.Bias), xn2[l], mean2[l], rstd2[l], count, d, blk.Norm2.Eps);
+        using (Profiler.Time(IdFc1))
+        {
+            fixed (float* ph = hact[l])
+                Gemm.Sgemm(false, true, count, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluAndGradEpilogue(ph, hidden, blk.Mlp.TanhGelu));
+        }
+        using (Profiler.Time(IdFc2))
+        {
+            fixed (float* res = xmid[l])
+                Gemm.Sgemm(false, true, count, d, hidden, 1f, hact[l], hidden, W(blk.Mlp.Fc2.Weight), hidden, 0f, output, d, V(blk.Mlp.Fc2.Bias), new ResidualEpilogue(res, d));
+        }
     }
 
     /// <summary>The last block when only the class token's output is used (<see cref="lastClsOnly"/>): keys and
@@ -310,23 +320,7 @@ public sealed unsafe class VitTrainStep
             fixed (float* pq = qkv[l], pc = qCls, po = att[l], pl = lse[l], pp = probs[l])
                 Attention.Forward(pc, ClsStrides, pq + d, QkvStrides, pq + 2 * d, QkvStrides, po, ClsStrides, pl, b, heads, 1, n, dh, blk.Attn.Scale, probs: pp);
         }
-        using (Profiler.Time(IdProj))
-        {
-            fixed (float* res = xs[l]) // the residual is each image's class-token row
-                Gemm.Sgemm(false, true, b, d, d, 1f, att[l], d, W(blk.Attn.Proj.Weight), d, 0f, xmid[l], d, V(blk.Attn.Proj.Bias), new ResidualEpilogue(res, n * d));
-        }
-        using (Profiler.Time(IdLn))
-            LayerNorm.Forward(xmid[l].AsSpan(0, b * d), V(blk.Norm2.Weight), V(blk.Norm2.Bias), xn2[l], mean2[l], rstd2[l], b, d, blk.Norm2.Eps);
-        using (Profiler.Time(IdFc1))
-        {
-            fixed (float* ph = hact[l])
-                Gemm.Sgemm(false, true, b, hidden, d, 1f, xn2[l], d, W(blk.Mlp.Fc1.Weight), d, 0f, hpre[l], hidden, V(blk.Mlp.Fc1.Bias), new GeluAndGradEpilogue(ph, hidden, blk.Mlp.TanhGelu));
-        }
-        using (Profiler.Time(IdFc2))
-        {
-            fixed (float* res = xmid[l])
-                Gemm.Sgemm(false, true, b, d, hidden, 1f, hact[l], hidden, W(blk.Mlp.Fc2.Weight), hidden, 0f, xs[depth], d, V(blk.Mlp.Fc2.Bias), new ResidualEpilogue(res, d));
-        }
+        ProjAndMlpForward(blk, l, b, n * d, xs[depth]); // the residual is each image's class-token row
     }
 
     private AttentionStrides ClsStrides => new(d, dh, d);
@@ -488,33 +482,8 @@ public sealed unsafe class VitTrainStep
                 LastBlockBackward(b, blk);
                 continue;
             }
-            var fc1 = blk.Mlp.Fc1;
-            var fc2 = blk.Mlp.Fc2;
-            // MLP: dx is dL/d(block output) = dL/d(fc2 output) (the residual passes it through unchanged).
-            using (Profiler.Time(IdBwdFc2))
-            {
-                WeightAndBiasGrad(fc2, dxs, d, hact[l], hidden, rows);
-                fixed (float* pre = hpre[l])
-                    Gemm.Sgemm(false, false, rows, hidden, d, 1f, dxs, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new MulEpilogue(pre, hidden));
-            }
-            using (Profiler.Time(IdBwdFc1))
-            {
-                WeightAndBiasGrad(fc1, dh1, hidden, xn2[l], d, rows);
-                Gemm.Sgemm(false, false, rows, d, hidden, 1f, dh1, hidden, W(fc1.Weight), d, 0f, dxn, d);
-            }
-            using (Profiler.Time(IdBwdLn))
-            {
-                LayerNorm.Backward(xmid[l].AsSpan(0, rows * d), V(blk.Norm2.Weight), mean2[l], rstd2[l], dxn.AsSpan(0, rows * d), dxs, GOpt(blk.Norm2.Weight), GOpt(blk.Norm2.Bias), rows, d, accumulate: true);
-            }
-
-            // Attention: dx is now dL/d(xmid).
+            MlpAndProjBackward(blk, l, dxs, rows);
             var qkvL = blk.Attn.Qkv;
-            var projL = blk.Attn.Proj;
-            using (Profiler.Time(IdBwdProj))
-            {
-                WeightAndBiasGrad(projL, dxs, d, att[l], d, rows);
-                Gemm.Sgemm(false, false, rows, d, d, 1f, dxs, d, W(projL.Weight), d, 0f, datt, d);
-            }
             using (Profiler.Time(IdBwdAttn))
             {
                 fixed (float* pq = qkv[l], po = att[l], pl = lse[l], pdo = datt, pdq = dqkv, pp = probs[l])
@@ -537,34 +506,44 @@ public sealed unsafe class VitTrainStep
         using (Profiler.Time(IdBwdEmb)) EmbeddingBackward(b);
     }
 
+    /// <summary>
+    /// Backward of <see cref="ProjAndMlpForward"/> on <paramref name="count"/> rows: <paramref name="dy"/> holds
+    /// dL/d(block output) and becomes dL/d(xmid) (the residuals pass gradients through unchanged); datt receives
+    /// dL/d(att). Parameter gradients of fc1, fc2, proj and norm2 are written.
+    /// </summary>
+    private void MlpAndProjBackward(Block blk, int l, Span<float> dy, int count)
+    {
+        var fc1 = blk.Mlp.Fc1;
+        var fc2 = blk.Mlp.Fc2;
+        using (Profiler.Time(IdBwdFc2))
+        {
+            WeightAndBiasGrad(fc2, dy, d, hact[l], hidden, count);
+            fixed (float* pre = hpre[l])
+                Gemm.Sgemm(false, false, count, hidden, d, 1f, dy, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new MulEpilogue(pre, hidden));
+        }
+        using (Profiler.Time(IdBwdFc1))
+        {
+            WeightAndBiasGrad(fc1, dh1, hidden, xn2[l], d, count);
+            Gemm.Sgemm(false, false, count, d, hidden, 1f, dh1, hidden, W(fc1.Weight), d, 0f, dxn, d);
+        }
+        using (Profiler.Time(IdBwdLn))
+            LayerNorm.Backward(xmid[l].AsSpan(0, count * d), V(blk.Norm2.Weight), mean2[l], rstd2[l], dxn.AsSpan(0, count * d), dy, GOpt(blk.Norm2.Weight), GOpt(blk.Norm2.Bias), count, d, accumulate: true);
+        var projL = blk.Attn.Proj;
+        using (Profiler.Time(IdBwdProj))
+        {
+            WeightAndBiasGrad(projL, dy, d, att[l], d, count);
+            Gemm.Sgemm(false, false, count, d, d, 1f, dy, d, W(projL.Weight), d, 0f, datt, d);
+        }
+    }
+
     /// <summary>Backward of <see cref="LastBlockForward"/>: from the compact class-token gradient in dxCls to dx
     /// (rows × d) at the block's input.</summary>
     private void LastBlockBackward(int b, Block blk)
     {
         int l = depth - 1, rows = b * n;
         var dc = dxCls.AsSpan(0, b * d);
-        var fc1 = blk.Mlp.Fc1;
-        var fc2 = blk.Mlp.Fc2;
-        using (Profiler.Time(IdBwdFc2))
-        {
-            WeightAndBiasGrad(fc2, dc, d, hact[l], hidden, b);
-            fixed (float* pre = hpre[l])
-                Gemm.Sgemm(false, false, b, hidden, d, 1f, dc, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new MulEpilogue(pre, hidden));
-        }
-        using (Profiler.Time(IdBwdFc1))
-        {
-            WeightAndBiasGrad(fc1, dh1, hidden, xn2[l], d, b);
-            Gemm.Sgemm(false, false, b, d, hidden, 1f, dh1, hidden, W(fc1.Weight), d, 0f, dxn, d);
-        }
-        using (Profiler.Time(IdBwdLn))
-            LayerNorm.Backward(xmid[l].AsSpan(0, b * d), V(blk.Norm2.Weight), mean2[l], rstd2[l], dxn.AsSpan(0, b * d), dc, GOpt(blk.Norm2.Weight), GOpt(blk.Norm2.Bias), b, d, accumulate: true);
+        MlpAndProjBackward(blk, l, dc, b);
         var qkvL = blk.Attn.Qkv;
-        var projL = blk.Attn.Proj;
-        using (Profiler.Time(IdBwdProj))
-        {
-            WeightAndBiasGrad(projL, dc, d, att[l], d, b);
-            Gemm.Sgemm(false, false, b, d, d, 1f, dc, d, W(projL.Weight), d, 0f, datt, d);
-        }
         using (Profiler.Time(IdBwdAttn))
         {
             fixed (float* pq = qkv[l], pc = qCls, po = att[l], pl = lse[l], pdo = datt, pdc = dqCls, pdq = dqkv, pp = probs[l])
