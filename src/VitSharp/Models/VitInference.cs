@@ -13,7 +13,8 @@ namespace VitSharp.Models;
 /// forward is a fixed sequence of kernel calls on those buffers — patch GEMM, then per block LayerNorm → qkv GEMM
 /// (+bias) → fused attention reading q/k/v in place from the qkv rows and writing heads already merged → proj GEMM
 /// accumulating into the residual stream (+bias) → LayerNorm → fc1 GEMM with bias+GELU in its epilogue → fc2 GEMM
-/// accumulating into the residual stream. Only the pooled rows go through the final norm and the head.
+/// accumulating into the residual stream. Only the pooled rows go through the final norm and the head; with token
+/// pooling the last block already runs everything but its keys and values for the pooled (prefix) tokens alone.
 /// Same results as <see cref="VisionTransformer.Forward"/> in eval mode up to float rounding order.
 /// Hybrid models are not planned; they run the general module path (<see cref="IsPlanned"/> = false).
 /// </summary>
@@ -54,8 +55,8 @@ public sealed class VitInference
 
     private sealed class BlockWeights
     {
-        public PackedB Qkv = null!, Proj = null!, Fc1 = null!, Fc2 = null!;
-        public PackedB? Q, Kv; // the last block's qkv weight split in two when it runs for the prefix tokens only
+        public PackedB Proj = null!, Fc1 = null!, Fc2 = null!;
+        public PackedB? Qkv, Q, Kv; // Q and Kv instead of Qkv: the last block, when it runs for the prefix tokens only
         public float[] QkvB = [], ProjB = [], Fc1B = [], Fc2B = [], Ln1W = [], Ln1B = [], Ln2W = [], Ln2B = [];
         public float Ln1Eps, Ln2Eps, Scale;
         public bool TanhGelu;
@@ -195,7 +196,7 @@ public sealed class VitInference
                 break;
             }
             using (Profiler.Time(IdLn)) LayerNorm.Forward(xs, w.Ln1W, w.Ln1B, xns, default, default, rows, d, w.Ln1Eps);
-            using (Profiler.Time(IdQkv)) Gemm.Sgemm(false, rows, 1f, xns, d, w.Qkv, 0f, qkvs, 3 * d, w.QkvB, default(NoEpilogue));
+            using (Profiler.Time(IdQkv)) Gemm.Sgemm(false, rows, 1f, xns, d, w.Qkv!, 0f, qkvs, 3 * d, w.QkvB, default(NoEpilogue));
             using (Profiler.Time(IdAttn))
             {
                 unsafe
@@ -357,7 +358,7 @@ public sealed class VitInference
                 Ln2W = Copy(blk.Norm2.Weight.Value),
                 Ln2B = Copy(blk.Norm2.Bias.Value),
                 Ln2Eps = blk.Norm2.Eps,
-                Qkv = split ? null! : PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, consume),
+                Qkv = split ? null : PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, consume),
                 Q = split ? PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, false, 0, d) : null,
                 Kv = split ? PackLinear(blk.Attn.Qkv.Weight, 3 * d, d, consume, d, 2 * d) : null,
                 QkvB = blk.Attn.Qkv.Bias != null ? Copy(blk.Attn.Qkv.Bias.Value) : [],

@@ -15,7 +15,8 @@ namespace VitSharp.Models;
 /// maximum batch and runs an explicit forward and a hand-written backward over them: fused bias / GELU /
 /// residual epilogues in the GEMMs, GELU' fused into the dGELU GEMM, attention forward and backward through the
 /// fused kernel reading q/k/v straight from the qkv rows and writing dq/dk/dv straight into dqkv, weight
-/// gradients as one long-K GEMM each, and nothing computed for frozen parameters. A steady-state step allocates
+/// gradients as one long-K GEMM each, and nothing computed for frozen parameters. With token pooling the last
+/// block runs its query, attention output, proj and MLP for the class token alone (the loss reads nothing else). A steady-state step allocates
 /// no managed memory. Models it does not cover — hybrids, distillation tokens, any dropout or drop-path — use the
 /// general autograd path (<see cref="IsPlanned"/> = false), which gives the same gradients.</para>
 /// </summary>
