@@ -86,9 +86,7 @@ public static class Conv2dKernels
         fixed (float* px0 = x, pa0 = a)
         {
             // A memory-bound copy: several images (a training batch) go over the workers, one image per job.
-            var job = new PatchJob { X = px0, A = pa0, ImgLen = imgLen, RowsLen = (long)g.OH * g.OW * rowLen, G = g, Scatter = scatter };
-            if (n > 1 && !Workers.InsideJob && Workers.ThreadCount > 1) Workers.For(n, job);
-            else for (int s = 0; s < n; s++) job.Execute(s);
+            Workers.For(n, new PatchJob { X = px0, A = pa0, ImgLen = imgLen, RowsLen = (long)g.OH * g.OW * rowLen, G = g, Scatter = scatter });
         }
     }
 

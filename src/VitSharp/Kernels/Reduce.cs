@@ -66,25 +66,27 @@ internal static unsafe class Reduce
     /// Column tiles accumulate in float registers over blocks of <see cref="RowBlock"/> rows, then each block's
     /// partial sums are added in double: one load and one add per element, and no drift over long reductions.
     /// </remarks>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static void SumMiddle(float* x, int outer, int d, int inner, float* y, float scale)
     {
+        for (int o = 0; o < outer; o++) SumColumns(x + (long)o * d * inner, d, inner, inner, y + (long)o * inner, scale);
+    }
+
+    /// <summary>y[j] = scale · Σ_r x[r·ld + j] for j in [0, cols): column sums of a rows × cols matrix with row
+    /// stride ld (≥ cols), summed as in <see cref="SumMiddle"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    public static void SumColumns(float* x, int rows, int cols, int ld, float* y, float scale)
+    {
         var level = Cpu.Level;
-        for (int o = 0; o < outer; o++)
+        int j = 0;
+        if (level == SimdLevel.Vector512)
+            for (; j <= cols - 64; j += 64) Columns512(x + j, rows, ld, y + j, scale);
+        if (level >= SimdLevel.Vector256)
+            for (; j <= cols - 32; j += 32) Columns256(x + j, rows, ld, y + j, scale);
+        for (; j < cols; j++)
         {
-            float* xo = x + (long)o * d * inner;
-            float* yo = y + (long)o * inner;
-            int j = 0;
-            if (level == SimdLevel.Vector512)
-                for (; j <= inner - 64; j += 64) Columns512(xo + j, d, inner, yo + j, scale);
-            if (level >= SimdLevel.Vector256)
-                for (; j <= inner - 32; j += 32) Columns256(xo + j, d, inner, yo + j, scale);
-            for (; j < inner; j++)
-            {
-                double acc = 0;
-                for (int k = 0; k < d; k++) acc += xo[(long)k * inner + j];
-                yo[j] = (float)(acc * scale);
-            }
+            double acc = 0;
+            for (int k = 0; k < rows; k++) acc += x[(long)k * ld + j];
+            y[j] = (float)(acc * scale);
         }
     }
 

@@ -186,7 +186,6 @@ public sealed class VitInference
 
         var qkvs = qkv.AsSpan(0, rows * 3 * d);
         var atts = att.AsSpan(0, rows * d);
-        var hids = hid.AsSpan(0, rows * hidden);
         int dh = d / heads;
         foreach (var w in blocks)
         {
@@ -210,13 +209,23 @@ public sealed class VitInference
                     }
                 }
             }
-            using (Profiler.Time(IdProj)) Gemm.Sgemm(false, rows, 1f, atts, d, w.Proj, 1f, xs, d, w.ProjB, default(NoEpilogue));
-            using (Profiler.Time(IdLn)) LayerNorm.Forward(xs, w.Ln2W, w.Ln2B, xns, default, default, rows, d, w.Ln2Eps);
-            using (Profiler.Time(IdFc1)) Gemm.Sgemm(false, rows, 1f, xns, d, w.Fc1, 0f, hids, hidden, w.Fc1B, new GeluEpilogue(w.TanhGelu));
-            using (Profiler.Time(IdFc2)) Gemm.Sgemm(false, rows, 1f, hids, hidden, w.Fc2, 1f, xs, d, w.Fc2B, default(NoEpilogue));
+            ProjAndMlp(w, rows, atts, xs, xns);
         }
 
         using (Profiler.Time(IdHead)) Head(b);
+    }
+
+    /// <summary>The block's second half on <paramref name="count"/> rows, in place on the residual stream
+    /// <paramref name="xs"/>: xs += proj(att), then xs += fc2(GELU(fc1(LN2(xs)))), with <paramref name="xns"/> as
+    /// the LayerNorm output.</summary>
+    private void ProjAndMlp(BlockWeights w, int count, Span<float> att, Span<float> xs, Span<float> xns)
+    {
+        int d = dim;
+        var hids = hid.AsSpan(0, count * hidden);
+        using (Profiler.Time(IdProj)) Gemm.Sgemm(false, count, 1f, att, d, w.Proj, 1f, xs, d, w.ProjB, default(NoEpilogue));
+        using (Profiler.Time(IdLn)) LayerNorm.Forward(xs, w.Ln2W, w.Ln2B, xns, default, default, count, d, w.Ln2Eps);
+        using (Profiler.Time(IdFc1)) Gemm.Sgemm(false, count, 1f, xns, d, w.Fc1, 0f, hids, hidden, w.Fc1B, new GeluEpilogue(w.TanhGelu));
+        using (Profiler.Time(IdFc2)) Gemm.Sgemm(false, count, 1f, hids, hidden, w.Fc2, 1f, xs, d, w.Fc2B, default(NoEpilogue));
     }
 
     /// <summary>The last block for the prefix rows only (<see cref="lastClsOnly"/>); its output lands in xCls.</summary>
@@ -251,11 +260,7 @@ public sealed class VitInference
                 }
             }
         }
-        using (Profiler.Time(IdProj)) Gemm.Sgemm(false, rowsK, 1f, attCls, d, w.Proj, 1f, xc, d, w.ProjB, default(NoEpilogue));
-        using (Profiler.Time(IdLn)) LayerNorm.Forward(xc, w.Ln2W, w.Ln2B, xnc, default, default, rowsK, d, w.Ln2Eps);
-        var hids = hid.AsSpan(0, rowsK * hidden);
-        using (Profiler.Time(IdFc1)) Gemm.Sgemm(false, rowsK, 1f, xnc, d, w.Fc1, 0f, hids, hidden, w.Fc1B, new GeluEpilogue(w.TanhGelu));
-        using (Profiler.Time(IdFc2)) Gemm.Sgemm(false, rowsK, 1f, hids, hidden, w.Fc2, 1f, xc, d, w.Fc2B, default(NoEpilogue));
+        ProjAndMlp(w, rowsK, attCls.AsSpan(0, rowsK * d), xc, xnc);
     }
 
     private void Head(int b)

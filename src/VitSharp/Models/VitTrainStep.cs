@@ -556,15 +556,15 @@ public sealed unsafe class VitTrainStep
         using (Profiler.Time(IdBwdQkv))
         {
             // Key/value rows of the fused weight from every token; query rows from the class tokens alone.
-            var wq = W(qkvL.Weight);
+            var wqkv = W(qkvL.Weight);
             var dkv = dqkv.AsSpan(d);
             bool w = Trainable(qkvL.Weight), bias = qkvL.Bias != null && Trainable(qkvL.Bias);
             var gw = w ? G(qkvL.Weight) : default;
             var gb = bias ? G(qkvL.Bias!) : default;
             LinearGrads(w, bias, dkv, 3 * d, 2 * d, xn1[l], d, rows, w ? gw[(d * d)..] : default, bias ? gb[d..] : default);
             LinearGrads(w, bias, dqCls, d, d, xn1Cls, d, b, w ? gw[..(d * d)] : default, bias ? gb[..d] : default);
-            Gemm.Sgemm(false, false, rows, d, 2 * d, 1f, dkv, 3 * d, wq[(d * d)..], d, 0f, dxn, d);
-            Gemm.Sgemm(false, false, b, d, d, 1f, dqCls, d, wq[..(d * d)], d, 1f, dxn, n * d); // adds into the class-token rows
+            Gemm.Sgemm(false, false, rows, d, 2 * d, 1f, dkv, 3 * d, wqkv[(d * d)..], d, 0f, dxn, d);
+            Gemm.Sgemm(false, false, b, d, d, 1f, dqCls, d, wqkv[..(d * d)], d, 1f, dxn, n * d); // adds into the class-token rows
         }
         using (Profiler.Time(IdBwdLn))
         {
@@ -666,13 +666,7 @@ public sealed unsafe class VitTrainStep
     /// <summary>dst[j] = Σ_r src[r·ld + j] over rows × colsN.</summary>
     private static void ColSum(ReadOnlySpan<float> src, int ld, int rows, int colsN, Span<float> dst)
     {
-        if (ld == colsN)
-        {
-            fixed (float* s = src, t = dst) Reduce.SumMiddle(s, 1, rows, colsN, t, 1f);
-            return;
-        }
-        dst[..colsN].Clear();
-        for (int r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Add(dst[..colsN], src.Slice(r * ld, colsN), dst[..colsN]);
+        fixed (float* s = src, t = dst) Reduce.SumColumns(s, rows, colsN, ld, t, 1f);
     }
 
     private static float[] P(long length) => length == 0 ? [] : GC.AllocateUninitializedArray<float>(checked((int)length), pinned: true);

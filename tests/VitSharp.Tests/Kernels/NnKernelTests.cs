@@ -13,6 +13,27 @@ public class NnKernelTests
 {
     [Theory]
     [InlineData(1, 1, 1)]
+    [InlineData(6304, 192, 576)]
+    [InlineData(70, 97, 101)]
+    [InlineData(5, 33, 33)]
+    public unsafe void ColumnSums_MatchDouble(int rows, int cols, int ld)
+    {
+        // Strided column sums (a bias gradient taken from a column block of a wider gradient matrix).
+        var rng = new Rng(4);
+        var x = NnTestUtil.Rand(rng, (rows - 1) * ld + cols);
+        var expected = new double[cols];
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) expected[j] += x[r * ld + j];
+        NnTestUtil.ForEachLevel(level =>
+        {
+            var y = new float[cols];
+            fixed (float* px = x, py = y) Reduce.SumColumns(px, rows, cols, ld, py, 1f);
+            for (int j = 0; j < cols; j++) Assert.True(Math.Abs(y[j] - expected[j]) <= 1e-4 * (1 + Math.Abs(expected[j])), $"{level} col {j}: {y[j]} vs {expected[j]}");
+        });
+    }
+
+    [Theory]
+    [InlineData(1, 1, 1)]
     [InlineData(3, 197, 1)]
     [InlineData(2, 31, 5)]
     [InlineData(1, 7, 37)]
