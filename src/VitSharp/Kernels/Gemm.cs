@@ -132,6 +132,9 @@ public static unsafe partial class Gemm
     /// <summary>Long-k products with a small C run as two half-k products (<see cref="RunSplitK"/>). Tuning aid.</summary>
     internal static bool SplitK = EnvInt("VIT_GEMM_SPLITK", 1, 0, 1) == 1;
 
+    /// <summary>Off: <see cref="LinearBackward{TEpilogue}"/> runs its two products one after the other. Tuning aid.</summary>
+    internal static bool PairedBackward = EnvInt("VIT_GEMM_PAIRED", 1, 0, 1) == 1;
+
     /// <summary>Problems with fewer multiply-adds than this run on one thread.</summary>
     private const long ParallelThreshold = 1 << 20;
 
@@ -172,6 +175,118 @@ public static unsafe partial class Gemm
         Validate(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc, 0);
         if (rowSums.Length != m) throw new ArgumentException($"Gemm.SgemmWithRowSums: rowSums has {rowSums.Length} elements, expected m={m}");
         Unpacked(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default, default(NoEpilogue), rowSums);
+    }
+
+    /// <summary>
+    /// Both products of a Linear layer's backward in one parallel job: dW = dYᵀ·X (outF×inF, overwritten), with
+    /// db = Σ_rows dY (overwritten) unless <paramref name="db"/> is empty, and dX = epilogue(dY·W) (rows×inF,
+    /// overwritten), W being the layer's outF×inF weight. Run one after the other, each product splits statically (dW
+    /// as two half-k products, dX as row blocks), so a core slowed by a neighbour leaves the other idle at both joins;
+    /// here the two dW halves open the first two workers' shares and the dX row blocks fill every share, taken by
+    /// whichever worker is free. The results equal the two separate calls' bit for bit, at any thread count.
+    /// </summary>
+    public static void LinearBackward<TEpilogue>(int rows, int outF, int inF, ReadOnlySpan<float> dy, int ldy,
+        ReadOnlySpan<float> x, int ldx, ReadOnlySpan<float> w, Span<float> dw, Span<float> db, Span<float> dx, int lddx,
+        TEpilogue epilogue) where TEpilogue : struct, IGemmEpilogue
+    {
+        Validate(true, false, outF, inF, rows, dy.Length, ldy, x.Length, ldx, dw.Length, inF, 0);
+        Validate(false, false, rows, inF, outF, dy.Length, ldy, w.Length, inF, dx.Length, lddx, 0);
+        if (!db.IsEmpty && db.Length != outF) throw new ArgumentException($"Gemm.LinearBackward: db has {db.Length} elements, expected outF={outF}");
+        int threads = Workers.InsideJob ? 1 : Workers.ThreadCount;
+        var shape = new Args { TransA = true, M = outF, N = inF, K = rows };
+        if (!PairedBackward || threads == 1 || !TakesSplitK(in shape) || (long)rows * outF * inF < ParallelThreshold)
+        {
+            if (db.IsEmpty) Sgemm(true, false, outF, inF, rows, 1f, dy, ldy, x, ldx, 0f, dw, inF);
+            else SgemmWithRowSums(true, false, outF, inF, rows, 1f, dy, ldy, x, ldx, 0f, dw, inF, db);
+            Sgemm(false, false, rows, inF, outF, 1f, dy, ldy, w, inF, 0f, dx, lddx, default, epilogue);
+            return;
+        }
+        fixed (float* pdy = dy, px = x, pw = w, pdw = dw, pdb = db, pdx = dx)
+        {
+            var level = Cpu.Level;
+            var gw = new Args
+            {
+                TransA = true,
+                M = outF,
+                N = inF,
+                K = rows,
+                Alpha = 1f,
+                A = pdy,
+                Lda = ldy,
+                B = px,
+                Ldb = ldx,
+                C = pdw,
+                Ldc = inF,
+                Kc = KC,
+                Level = level,
+                RowSums = db.IsEmpty ? null : pdb,
+            };
+            var gx = new Args
+            {
+                M = rows,
+                N = inF,
+                K = outF,
+                Alpha = 1f,
+                A = pdy,
+                Lda = ldy,
+                B = pw,
+                Ldb = inF,
+                C = pdx,
+                Ldc = lddx,
+                Kc = KC,
+                Level = level,
+            };
+            ChooseDirect(ref gx);
+            float[] part = RentShared((long)outF * inF + outF + 16, out int partStart);
+            float[]? shared = null;
+            try
+            {
+                float* p;
+                fixed (float* pp = part) p = pp + partStart; // pinned (pinned object heap)
+                Halves(in gw, p, out var w0, out var w1);
+                if (!gx.DirectB)
+                {
+                    // B packed once for every row block, as Run does for a shared B.
+                    int nPad = (inF + NR - 1) / NR * NR;
+                    shared = RentShared((long)outF * nPad, out int bStart);
+                    fixed (float* sp = shared) gx.PB = sp + bStart;
+                    gx.PBNPad = nPad;
+                    PackAll(false, pw, inF, outF, inF, gx.Kc, gx.PB, nPad, level != SimdLevel.Scalar, threads);
+                }
+                // Guided row blocks (shrinking toward the end of each worker's share, see GuidedRow), as Run makes them.
+                int per = Math.Clamp(rows / threads / 96, 1, 8), blocks = threads * per, count = blocks + 2;
+                Workers.For(count, new LinearBackwardJob<TEpilogue> { W0 = w0, W1 = w1, X = gx, Epi = epilogue, Second = count / threads, Blocks = blocks, Per = per });
+                AddPart(in gw, p, in w1);
+            }
+            finally
+            {
+                ReturnShared(part);
+                if (shared != null) ReturnShared(shared);
+            }
+        }
+    }
+
+    /// <summary>Items of <see cref="LinearBackward{TEpilogue}"/>: 0 and <see cref="Second"/> (the first item of the second
+    /// worker's share) are the dW halves, the rest dX's row blocks in order.</summary>
+    private struct LinearBackwardJob<TEpi> : IParallelJob where TEpi : struct, IGemmEpilogue
+    {
+        public Args W0, W1, X;
+        public TEpi Epi;
+        public int Second, Blocks, Per;
+
+        public void Execute(int index)
+        {
+            if (index == 0 || index == Second)
+            {
+                var g = index == 0 ? W0 : W1;
+                var none = default(NoEpilogue);
+                Run(ref g, ref none, 1);
+                return;
+            }
+            int ti = index < Second ? index - 1 : index - 2;
+            int i0 = GuidedRow(X.M, Blocks, Per, ti), i1 = GuidedRow(X.M, Blocks, Per, ti + 1);
+            if (i0 < i1) ComputeRegion(in X, i0, i1, 0, X.N, ref Epi);
+        }
     }
 
     /// <summary>The validated GEMM with an unpacked B; rowSums (empty for none) as in <see cref="SgemmWithRowSums"/>.</summary>
@@ -378,19 +493,12 @@ public static unsafe partial class Gemm
             if (g.RowSums != null) SumRows(in g);
             return;
         }
-        if (SplitK && !g.Half && typeof(TEpi) == typeof(NoEpilogue) && g.Bias == null && g.PB == null && g.K >= 2048 && g.K >= 4L * Math.Max(g.M, g.N))
+        if (typeof(TEpi) == typeof(NoEpilogue) && TakesSplitK(in g))
         {
             RunSplitK(ref g);
             return;
         }
-        bool v512 = g.Level == SimdLevel.Vector512;
-        g.DirectB = v512 && g.PB == null && !g.TransB && (DirectOperands & 1) != 0;
-        g.DirectA = v512 && g.TransA && g.Alpha == 1f && g.RowSums == null && (DirectOperands & 2) != 0;
-        // Not with pre-packed weights: their deeper k blocks keep the packed A panel hot longer, and reading A in place
-        // there measured 4 % slower (ViT-Tiny inference at batch 8).
-        g.DirectARows = v512 && !g.TransA && g.Alpha == 1f && g.RowSums == null && g.PB == null && (DirectOperands & 4) != 0
-            && (g.N <= NarrowN || (g.N <= 4 * NarrowN && g.Lda <= 256));
-        if (g.DirectARows && g.DirectB) { if (NarrowMode == 0) g.DirectARows = false; else g.DirectB = false; }
+        ChooseDirect(ref g);
         if (work < ParallelThreshold) threads = 1;
         if (threads == 1)
         {
@@ -434,6 +542,19 @@ public static unsafe partial class Gemm
         }
     }
 
+    /// <summary>Which operands the micro-kernels read in place (see <see cref="Args.DirectA"/>).</summary>
+    private static void ChooseDirect(ref Args g)
+    {
+        bool v512 = g.Level == SimdLevel.Vector512;
+        g.DirectB = v512 && g.PB == null && !g.TransB && (DirectOperands & 1) != 0;
+        g.DirectA = v512 && g.TransA && g.Alpha == 1f && g.RowSums == null && (DirectOperands & 2) != 0;
+        // Not with pre-packed weights: their deeper k blocks keep the packed A panel hot longer, and reading A in place
+        // there measured 4 % slower (ViT-Tiny inference at batch 8).
+        g.DirectARows = v512 && !g.TransA && g.Alpha == 1f && g.RowSums == null && g.PB == null && (DirectOperands & 4) != 0
+            && (g.N <= NarrowN || (g.N <= 4 * NarrowN && g.Lda <= 256));
+        if (g.DirectARows && g.DirectB) { if (NarrowMode == 0) g.DirectARows = false; else g.DirectB = false; }
+    }
+
     /// <summary>
     /// A long-k product with a small C (the weight-gradient GEMMs dW = dYᵀ·X, k = batch·tokens) as two half-k
     /// products, one per worker, each on its own part of A and B, then added: C = (beta·C + A₀·B₀) + A₁·B₁. Two
@@ -443,35 +564,52 @@ public static unsafe partial class Gemm
     /// </summary>
     private static void RunSplitK(ref Args g)
     {
-        int h = g.K / 2;
-        long mn = (long)g.M * g.N;
-        float[] part = RentShared(mn + g.M + 16, out int start);
+        float[] part = RentShared((long)g.M * g.N + g.M + 16, out int start);
         try
         {
             float* p;
             fixed (float* pp = part) p = pp + start; // pinned (pinned object heap)
-            g.Half = true;
-            var g0 = g;
-            g0.K = h;
-            var g1 = g;
-            g1.K = g.K - h;
-            g1.A += g.TransA ? (long)h * g.Lda : h;
-            g1.B += g.TransB ? h : (long)h * g.Ldb;
-            g1.Beta = 0f;
-            g1.C = p;
-            g1.Ldc = g.N;
-            if (g.RowSums != null) g1.RowSums = p + mn;
+            Halves(in g, p, out var g0, out var g1);
             // Workers.For runs the two halves in turn on one thread (or inside another job), in parallel otherwise.
             Workers.For(2, new SplitKJob { G0 = g0, G1 = g1 });
-            var add = new AddPartJob { C = g.C, Ldc = g.Ldc, P = p, M = g.M, N = g.N, Sums = g.RowSums, PartSums = g1.RowSums, Level = g.Level };
-            if (mn >= 1 << 16) Workers.For(2, add);
-            else { add.Execute(0); add.Execute(1); }
+            AddPart(in g, p, in g1);
         }
         finally
         {
             ReturnShared(part);
         }
     }
+
+    /// <summary>The two half-k products of <see cref="RunSplitK"/>: g0 into C, g1 into the partial p (M×N, then M row sums).</summary>
+    private static void Halves(in Args g, float* p, out Args g0, out Args g1)
+    {
+        int h = g.K / 2;
+        g0 = g;
+        g0.Half = true;
+        g0.K = h;
+        g1 = g0;
+        g1.K = g.K - h;
+        g1.A += g.TransA ? (long)h * g.Lda : h;
+        g1.B += g.TransB ? h : (long)h * g.Ldb;
+        g1.Beta = 0f;
+        g1.C = p;
+        g1.Ldc = g.N;
+        if (g.RowSums != null) g1.RowSums = p + (long)g.M * g.N;
+    }
+
+    /// <summary>C += the second half's partial (and its row sums).</summary>
+    private static void AddPart(in Args g, float* p, in Args g1)
+    {
+        long mn = (long)g.M * g.N;
+        var add = new AddPartJob { C = g.C, Ldc = g.Ldc, P = p, M = g.M, N = g.N, Sums = g.RowSums, PartSums = g1.RowSums, Level = g.Level };
+        if (mn >= 1 << 16) Workers.For(2, add);
+        else { add.Execute(0); add.Execute(1); }
+    }
+
+    /// <summary>Whether <see cref="Run{TEpi}"/> would take <paramref name="g"/> as two half-k products.</summary>
+    private static bool TakesSplitK(in Args g) =>
+        SplitK && !g.Half && g.Bias == null && g.PB == null && g.K >= 2048 && g.K >= 4L * Math.Max(g.M, g.N)
+        && (long)g.M * g.N * g.K > DirectThreshold && g.M > 1 && g.N > 1;
 
     private struct SplitKJob : IParallelJob
     {
@@ -796,12 +934,21 @@ public static unsafe partial class Gemm
         }
     }
 
-    private static float[]? sharedCache;
+    // Shared buffers (a B packed once for all regions, a split-k partial) are cached for the next call; two slots, since
+    // the Linear backward holds both at once.
+    private static readonly float[]?[] sharedCache = new float[]?[2];
 
     private static float[] RentShared(long floats, out int start)
     {
-        float[] arr = Interlocked.Exchange(ref sharedCache, null) ?? [];
-        if (arr.Length < floats + 16) (arr, _) = AllocAligned(floats);
+        float[]? arr = null;
+        for (int i = 0; i < sharedCache.Length && arr == null; i++)
+        {
+            var c = Interlocked.Exchange(ref sharedCache[i], null);
+            if (c == null) continue;
+            if (c.Length >= floats + 16) arr = c;
+            else ReturnShared(c, skip: i);
+        }
+        if (arr == null) (arr, _) = AllocAligned(floats);
         fixed (float* p = arr)
         {
             int misalign = (int)(((nuint)p & 63) / sizeof(float));
@@ -810,10 +957,16 @@ public static unsafe partial class Gemm
         return arr;
     }
 
-    private static void ReturnShared(float[] arr)
+    /// <summary>Puts an array back into an empty slot (other than <paramref name="skip"/>), else in place of a smaller one.</summary>
+    private static void ReturnShared(float[] arr, int skip = -1)
     {
-        var old = Interlocked.CompareExchange(ref sharedCache, arr, null);
-        if (old != null && old.Length < arr.Length) Interlocked.Exchange(ref sharedCache, arr);
+        for (int i = 0; i < sharedCache.Length; i++)
+            if (i != skip && Interlocked.CompareExchange(ref sharedCache[i], arr, null) == null) return;
+        for (int i = 0; i < sharedCache.Length; i++)
+        {
+            var old = Volatile.Read(ref sharedCache[i]);
+            if (i != skip && old != null && old.Length < arr.Length && Interlocked.CompareExchange(ref sharedCache[i], arr, old) == old) return;
+        }
     }
 
     /// <summary>Per-thread packing buffers; grow on demand, reused by every later call on that thread.</summary>

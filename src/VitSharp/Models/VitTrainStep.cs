@@ -495,8 +495,7 @@ public sealed unsafe class VitTrainStep
             }
             using (Profiler.Time(IdBwdQkv))
             {
-                WeightAndBiasGrad(qkvL, dqkv, 3 * d, xn1[l], d, rows);
-                Gemm.Sgemm(false, false, rows, d, 3 * d, 1f, dqkv, 3 * d, W(qkvL.Weight), d, 0f, dxn, d);
+                LinearBackward(qkvL, dqkv, xn1[l], rows, dxn, default(NoEpilogue));
             }
             using (Profiler.Time(IdBwdLn))
             {
@@ -518,22 +517,19 @@ public sealed unsafe class VitTrainStep
         var fc2 = blk.Mlp.Fc2;
         using (Profiler.Time(IdBwdFc2))
         {
-            WeightAndBiasGrad(fc2, dy, d, hact[l], hidden, count);
             fixed (float* pre = hpre[l])
-                Gemm.Sgemm(false, false, count, hidden, d, 1f, dy, d, W(fc2.Weight), hidden, 0f, dh1, hidden, default, new MulEpilogue(pre, hidden));
+                LinearBackward(fc2, dy, hact[l], count, dh1, new MulEpilogue(pre, hidden));
         }
         using (Profiler.Time(IdBwdFc1))
         {
-            WeightAndBiasGrad(fc1, dh1, hidden, xn2[l], d, count);
-            Gemm.Sgemm(false, false, count, d, hidden, 1f, dh1, hidden, W(fc1.Weight), d, 0f, dxn, d);
+            LinearBackward(fc1, dh1, xn2[l], count, dxn, default(NoEpilogue));
         }
         using (Profiler.Time(IdBwdLn))
             LayerNorm.Backward(xmid[l].AsSpan(0, count * d), V(blk.Norm2.Weight), mean2[l], rstd2[l], dxn.AsSpan(0, count * d), dy, GOpt(blk.Norm2.Weight), GOpt(blk.Norm2.Bias), count, d, accumulate: true);
         var projL = blk.Attn.Proj;
         using (Profiler.Time(IdBwdProj))
         {
-            WeightAndBiasGrad(projL, dy, d, att[l], d, count);
-            Gemm.Sgemm(false, false, count, d, d, 1f, dy, d, W(projL.Weight), d, 0f, datt, d);
+            LinearBackward(projL, dy, att[l], count, datt, default(NoEpilogue));
         }
     }
 
@@ -644,13 +640,23 @@ public sealed unsafe class VitTrainStep
     private Span<float> GOpt(Parameter p) => p.RequiresGrad ? G(p) : default;
 
     /// <summary>
-    /// A Linear layer's parameter gradients from its output gradient dY (rows × outF) and input X (rows × inF):
-    /// dW = dYᵀ·X and db = Σ_rows dY, the bias sums taken from the GEMM's packed dYᵀ panels (no second pass over dY).
+    /// A Linear layer's backward on <paramref name="rows"/> rows: from dY (rows × out) and the layer input X (rows × in),
+    /// the parameter gradients (dW = dYᵀ·X and db = Σ_rows dY, for the trainable ones) and dX = epilogue(dY·W)
+    /// (rows × in), the two products sharing one parallel job when the weight is trained (the bias sums come from the
+    /// weight GEMM's packed dYᵀ panels: no second pass over dY).
     /// </summary>
-    private void WeightAndBiasGrad(Linear layer, ReadOnlySpan<float> dy, int outF, ReadOnlySpan<float> x, int inF, int rows)
+    private void LinearBackward<TEpi>(Linear layer, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int rows, Span<float> dx, TEpi epilogue)
+        where TEpi : struct, IGemmEpilogue
     {
-        bool w = Trainable(layer.Weight), bias = layer.Bias != null && Trainable(layer.Bias);
-        LinearGrads(w, bias, dy, outF, outF, x, inF, rows, w ? G(layer.Weight) : default, bias ? G(layer.Bias!) : default);
+        int outF = layer.OutFeatures, inF = layer.InFeatures;
+        bool bias = layer.Bias != null && Trainable(layer.Bias);
+        if (Trainable(layer.Weight))
+        {
+            Gemm.LinearBackward(rows, outF, inF, dy, outF, x, inF, W(layer.Weight), G(layer.Weight), bias ? G(layer.Bias!) : default, dx, inF, epilogue);
+            return;
+        }
+        LinearGrads(false, bias, dy, outF, outF, x, inF, rows, default, bias ? G(layer.Bias!) : default);
+        Gemm.Sgemm(false, false, rows, inF, outF, 1f, dy, outF, W(layer.Weight), inF, 0f, dx, inF, default, epilogue);
     }
 
     /// <summary>dW = dYᵀ·X (outF×inF) and db = Σ_rows dY, where dY is rows × outF at row stride ldy.</summary>

@@ -494,6 +494,64 @@ public class GemmTests
     }
 
     [Fact]
+    public unsafe void LinearBackward_EqualsTheSeparateProducts_BitForBit_OnEveryThreadCount()
+    {
+        // dW = dYᵀ·X (+ db) and dX = epilogue(dY·W) in one job must equal the two separate calls exactly: shapes that take
+        // the paired path (rows ≥ 2048 and ≥ 4·max(out, in)), one that falls back, with and without db and epilogue,
+        // a padded dX stride; 1-3 threads.
+        int saved = Workers.ThreadCount;
+        try
+        {
+            foreach (var level in Levels())
+            {
+                Cpu.With(level, () =>
+                {
+                    var rng = new Random(29);
+                    foreach (var (rows, outF, inF, bias, mul) in new[] { (2500, 37, 70, true, true), (3001, 64, 300, false, false), (2100, 600, 50, true, false), (4099, 13, 5, true, true) })
+                    {
+                        int lddx = inF + 5;
+                        var dy = RandomArray(rng, rows * outF);
+                        var x = RandomArray(rng, rows * inF);
+                        var w = RandomArray(rng, outF * inF);
+                        var factor = GC.AllocateUninitializedArray<float>(rows * lddx, pinned: true);
+                        RandomArray(rng, factor.Length).CopyTo(factor, 0);
+                        fixed (float* pf = factor)
+                        {
+                            Workers.ThreadCount = 1;
+                            var dw0 = new float[outF * inF];
+                            var db0 = new float[bias ? outF : 0];
+                            var dx0 = RandomArray(rng, rows * lddx);
+                            var dxInit = (float[])dx0.Clone();
+                            if (bias) Gemm.SgemmWithRowSums(true, false, outF, inF, rows, 1f, dy, outF, x, inF, 0f, dw0, inF, db0);
+                            else Gemm.Sgemm(true, false, outF, inF, rows, 1f, dy, outF, x, inF, 0f, dw0, inF);
+                            if (mul) Gemm.Sgemm(false, false, rows, inF, outF, 1f, dy, outF, w, inF, 0f, dx0, lddx, default, new MulEpilogue(pf, lddx));
+                            else Gemm.Sgemm(false, false, rows, inF, outF, 1f, dy, outF, w, inF, 0f, dx0, lddx);
+                            AssertClose(Reference(true, false, outF, inF, rows, 1f, dy, outF, x, inF, 0f, new float[outF * inF], inF), dw0, outF, inF, inF, rows, "dW reference");
+                            foreach (int threads in new[] { 1, 2, 3 })
+                            {
+                                Workers.ThreadCount = threads;
+                                var dw = RandomArray(rng, outF * inF);
+                                var db = RandomArray(rng, bias ? outF : 0);
+                                var dx = (float[])dxInit.Clone();
+                                if (mul) Gemm.LinearBackward(rows, outF, inF, dy, outF, x, inF, w, dw, db, dx, lddx, new MulEpilogue(pf, lddx));
+                                else Gemm.LinearBackward(rows, outF, inF, dy, outF, x, inF, w, dw, db, dx, lddx, default(NoEpilogue));
+                                string what = $"{level} threads={threads} rows={rows} out={outF} in={inF} bias={bias} mul={mul}";
+                                Assert.True(dw0.AsSpan().SequenceEqual(dw), what + ": dW differs from the separate product");
+                                Assert.True(db0.AsSpan().SequenceEqual(db), what + ": db differs from the separate row sums");
+                                Assert.True(dx0.AsSpan().SequenceEqual(dx), what + ": dX differs from the separate product (or its padding was touched)");
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Workers.ThreadCount = saved;
+        }
+    }
+
+    [Fact]
     public void Deterministic_AcrossRunsAndThreadCounts()
     {
         var rng = new Random(17);
