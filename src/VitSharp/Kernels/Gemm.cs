@@ -132,6 +132,11 @@ public static unsafe partial class Gemm
     /// <summary>Long-k products with a small C run as two half-k products (<see cref="RunSplitK"/>). Tuning aid.</summary>
     internal static bool SplitK = EnvInt("VIT_GEMM_SPLITK", 1, 0, 1) == 1;
 
+    /// <summary>Off: one column region per worker over pre-packed weights, each packing A per k block. Tuning aid.</summary>
+    internal static bool GuidedColumns = EnvInt("VIT_GEMM_GUIDED_COLUMNS", 1, 0, 1) == 1;
+    /// <summary>Most column regions per worker over pre-packed weights (see Run). Tuning aid.</summary>
+    internal static int ColumnPerMax = 4;
+
     /// <summary>Off: <see cref="LinearBackward{TEpilogue}"/> runs its two products one after the other. Tuning aid.</summary>
     internal static bool PairedBackward = EnvInt("VIT_GEMM_PAIRED", 1, 0, 1) == 1;
 
@@ -468,6 +473,8 @@ public static unsafe partial class Gemm
         public int Lda, Ldb, Ldc;
         public float* PB;   // packed B (pre-packed or shared); null = each region packs its own
         public int PBNPad;
+        public long CacheA; // column regions: each worker packs all of A once (k block pc at pc·PAMPad) for this call id
+        public int PAMPad;
         public int Kc;
         public SimdLevel Level;
         // Operands the Vector512 kernel reads where they lie: a row-major B (its rows are the kernel's 32-wide
@@ -507,6 +514,19 @@ public static unsafe partial class Gemm
         }
         Plan(in g, threads, out int tm, out int tn, out bool shareB);
         int per = 1;
+        // Column regions over pre-packed weights (few rows, e.g. batch 1): every region needs all of A, so each worker
+        // packs all of A once into its own scratch and keeps it for its later regions; each worker's columns are cut
+        // into regions shrinking toward its end (as GuidedRow does for rows), so a worker slowed by a neighbour has its
+        // last regions taken by the other.
+        int mPadA = (g.M + MR - 1) / MR * MR;
+        bool columnsGuided = GuidedColumns && tm == 1 && tn > 1 && g.PB != null && g.RowSums == null && !g.DirectA && !g.DirectARows
+            && (long)mPadA * g.K <= 1 << 22;
+        if (columnsGuided)
+        {
+            per = Math.Clamp((g.N + NR - 1) / NR / tn / 6, 1, ColumnPerMax);
+            g.CacheA = Interlocked.Increment(ref callIds);
+            g.PAMPad = mPadA;
+        }
         if (tn == 1 && tm > 1 && (g.PB != null || shareB))
         {
             // Row blocks cost little extra with a shared B (each A row is still packed once, B is re-streamed per
@@ -534,7 +554,8 @@ public static unsafe partial class Gemm
                 g.PBNPad = nPad;
                 PackAll(g.TransB, g.B, g.Ldb, g.K, g.N, g.Kc, g.PB, nPad, g.Level != SimdLevel.Scalar, threads);
             }
-            Workers.For(tm * tn, new RegionJob<TEpi> { G = g, Tm = tm, Tn = tn, Epi = epi, Per = per });
+            if (columnsGuided) Workers.For(tn * per, new RegionJob<TEpi> { G = g, Tm = 1, Tn = tn * per, Epi = epi, Per = per, ColumnPer = per });
+            else Workers.For(tm * tn, new RegionJob<TEpi> { G = g, Tm = tm, Tn = tn, Epi = epi, Per = per, ColumnPer = 1 });
         }
         finally
         {
@@ -676,28 +697,32 @@ public static unsafe partial class Gemm
 
     /// <summary>First row of region r of tm: the rows are split evenly into tm / per blocks (one per participant, matching
     /// the Workers partition), and block b's per regions get rows in proportion per, per − 1, …, 1.</summary>
-    internal static int GuidedRow(int m, int tm, int per, int r)
+    internal static int GuidedRow(int m, int tm, int per, int r) => Guided(m, tm, per, r, MR);
+
+    /// <summary><see cref="GuidedRow"/> for any extent: start of part r of parts, boundaries inside a block rounded down
+    /// to a multiple of unit.</summary>
+    private static int Guided(int m, int parts, int per, int r, int unit)
     {
-        int blocks = tm / per, blk = r / per, k = r % per;
+        int blocks = parts / per, blk = r / per, k = r % per;
         if (blk >= blocks) return m;
         long b0 = (long)m * blk / blocks, b1 = (long)m * (blk + 1) / blocks;
         if (k == 0) return (int)b0;
         long weight = (long)k * per - (long)k * (k - 1) / 2, total = (long)per * (per + 1) / 2;
-        return (int)Math.Clamp((b0 + (b1 - b0) * weight / total) / MR * MR, b0, b1);
+        return (int)Math.Clamp((b0 + (b1 - b0) * weight / total) / unit * unit, b0, b1);
     }
 
     private struct RegionJob<TEpi> : IParallelJob where TEpi : struct, IGemmEpilogue
     {
         public Args G;
-        public int Tm, Tn, Per;
+        public int Tm, Tn, Per, ColumnPer;
         public TEpi Epi;
 
         public void Execute(int index)
         {
             int ti = index / Tn, tj = index % Tn;
-            int i0 = GuidedRow(G.M, Tm, Per, ti), i1 = GuidedRow(G.M, Tm, Per, ti + 1);
+            int i0 = ColumnPer > 1 ? 0 : GuidedRow(G.M, Tm, Per, ti), i1 = ColumnPer > 1 ? G.M : GuidedRow(G.M, Tm, Per, ti + 1);
             int panels = (G.N + NR - 1) / NR;
-            int j0 = panels * tj / Tn * NR, j1 = Math.Min(G.N, panels * (tj + 1) / Tn * NR);
+            int j0 = Guided(panels, Tn, ColumnPer, tj, 1) * NR, j1 = Math.Min(G.N, Guided(panels, Tn, ColumnPer, tj + 1, 1) * NR);
             if (i0 >= i1 || j0 >= j1) return;
             ComputeRegion(in G, i0, i1, j0, j1, ref Epi);
         }
@@ -722,8 +747,9 @@ public static unsafe partial class Gemm
         // participant later (regions differ by a few rows), and growing the buffers then would allocate in a
         // steady-state step.
         int height = (g.M + MR - 1) / MR * MR, width = (g.N + NR - 1) / NR * NR;
-        var s = Scratch.Get(Math.Min(MC, height) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);
-        float* pa = s.A, pbLocal = s.B, t = s.T;
+        var s = Scratch.Get(g.CacheA != 0 ? g.PAMPad * g.K + 16 : Math.Min(MC, height) * g.Kc + 16, prepacked ? 0 : g.Kc * Math.Min(NC, width) + 16);
+        float* paLocal = s.A, pbLocal = s.B, t = s.T;
+        bool aPacked = g.CacheA != 0 && s.PackedFor == g.CacheA;
         bool simd = g.Level != SimdLevel.Scalar;
         // The bias is added by the micro-kernels as they store the last k block; only an epilogue needs a pass.
         bool finish = typeof(TEpi) != typeof(NoEpilogue);
@@ -738,7 +764,8 @@ public static unsafe partial class Gemm
                 int kc = Math.Min(g.Kc, g.K - pc);
                 float beta = pc == 0 ? g.Beta : 1f;
                 bool last = pc + kc >= g.K;
-                if (!directA)
+                float* pa = g.CacheA != 0 ? paLocal + (long)pc * g.PAMPad + (long)ic * kc : paLocal;
+                if (!directA && !aPacked)
                 {
                     PackA(g.TransA, g.A, g.Lda, ic, mc, pc, kc, g.Alpha, pa, simd);
                     // Row sums come from the region holding column 0: every row is in exactly one such region.
@@ -806,6 +833,7 @@ public static unsafe partial class Gemm
                 }
             }
         }
+        if (g.CacheA != 0) s.PackedFor = g.CacheA;
     }
 
     /// <summary>Where the micro-kernel reads the A rows starting at row i (ir within the packed block) for the k block
@@ -937,6 +965,7 @@ public static unsafe partial class Gemm
     // Shared buffers (a B packed once for all regions, a split-k partial) are cached for the next call; two slots, since
     // the Linear backward holds both at once.
     private static readonly float[]?[] sharedCache = new float[]?[2];
+    private static long callIds;
 
     private static float[] RentShared(long floats, out int start)
     {
@@ -978,6 +1007,7 @@ public static unsafe partial class Gemm
         private float[] d = [];
 
         public float* A, B, T;
+        public long PackedFor; // the call id (Args.CacheA) whose whole A is packed in A
 
         public static Scratch Get(int aFloats, int bFloats)
         {

@@ -404,6 +404,56 @@ public class GemmTests
     }
 
     [Fact]
+    public void PrepackedFewRows_GuidedColumnRegions_MatchReference_SameOnEveryThreadCount()
+    {
+        // Few rows over pre-packed weights split C by columns, into regions that shrink toward each worker's end; each
+        // worker packs all of A once (every k block) and reuses it for its later regions. Several k blocks, ragged
+        // rows, both A layouts, an epilogue visiting every element once; bit-identical for 1-3 threads and with the
+        // guided regions switched off.
+        int saved = Workers.ThreadCount;
+        bool savedGuided = Gemm.GuidedColumns;
+        try
+        {
+            foreach (var level in Levels())
+            {
+                Cpu.With(level, () =>
+                {
+                    var rng = new Random(31);
+                    foreach (var (ta, m, n, k) in new[] { (false, 197, 2304, 300), (true, 13, 1000, 1700), (false, 37, 3072, 770) })
+                    {
+                        int lda = ta ? m + 3 : k + 1;
+                        var a = RandomArray(rng, (ta ? k : m) * lda);
+                        var b = RandomArray(rng, n * k);
+                        var bias = RandomArray(rng, n);
+                        var packed = Gemm.PackB(true, k, n, b, k);
+                        var expected = Reference(ta, true, m, n, k, 1f, a, lda, b, k, 0f, new float[m * n], n, bias);
+                        float[]? first = null;
+                        foreach (var (threads, guided) in new[] { (1, true), (2, true), (3, true), (2, false) })
+                        {
+                            Workers.ThreadCount = threads;
+                            Gemm.GuidedColumns = guided;
+                            var c = RandomArray(rng, m * n, float.NaN);
+                            var epi = new AffineEpilogue { Visits = new int[m * n], Prefetched = new int[m * n], N = n };
+                            Gemm.Sgemm(ta, m, 1f, a, lda, packed, 0f, c, n, bias, epi);
+                            string what = $"{level} threads={threads} guided={guided} ta={ta} m={m} n={n} k={k}";
+                            Assert.All(epi.Visits, v => Assert.Equal(1, v));
+                            for (int i = 0; i < c.Length; i++) c[i] = (c[i] - 1) / 2;
+                            AssertClose(expected, c, m, n, n, k, what);
+                            if (first == null) first = c;
+                            else Assert.True(first.AsSpan().SequenceEqual(c), what + ": differs from 1 thread");
+                        }
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Workers.ThreadCount = saved;
+            Gemm.GuidedColumns = savedGuided;
+        }
+    }
+
+    [Fact]
     public void Bias_AddedAtTheStore_MatchesASeparatePass()
     {
         // The micro-kernels add the bias as they store the last k block, after the beta update: bit for bit what
