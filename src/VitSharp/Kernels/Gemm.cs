@@ -208,39 +208,9 @@ public static unsafe partial class Gemm
         }
         fixed (float* pdy = dy, px = x, pw = w, pdw = dw, pdb = db, pdx = dx)
         {
-            var level = Cpu.Level;
-            var gw = new Args
-            {
-                TransA = true,
-                M = outF,
-                N = inF,
-                K = rows,
-                Alpha = 1f,
-                A = pdy,
-                Lda = ldy,
-                B = px,
-                Ldb = ldx,
-                C = pdw,
-                Ldc = inF,
-                Kc = KC,
-                Level = level,
-                RowSums = db.IsEmpty ? null : pdb,
-            };
-            var gx = new Args
-            {
-                M = rows,
-                N = inF,
-                K = outF,
-                Alpha = 1f,
-                A = pdy,
-                Lda = ldy,
-                B = pw,
-                Ldb = inF,
-                C = pdx,
-                Ldc = lddx,
-                Kc = KC,
-                Level = level,
-            };
+            var gw = Product(true, outF, inF, rows, pdy, ldy, px, ldx, pdw, inF);
+            gw.RowSums = db.IsEmpty ? null : pdb;
+            var gx = Product(false, rows, inF, outF, pdy, ldy, pw, inF, pdx, lddx);
             ChooseDirect(ref gx);
             float[] part = RentShared((long)outF * inF + outF + 16, out int partStart);
             float[]? shared = null;
@@ -256,7 +226,7 @@ public static unsafe partial class Gemm
                     shared = RentShared((long)outF * nPad, out int bStart);
                     fixed (float* sp = shared) gx.PB = sp + bStart;
                     gx.PBNPad = nPad;
-                    PackAll(false, pw, inF, outF, inF, gx.Kc, gx.PB, nPad, level != SimdLevel.Scalar, threads);
+                    PackAll(false, pw, inF, outF, inF, gx.Kc, gx.PB, nPad, gx.Level != SimdLevel.Scalar, threads);
                 }
                 // Guided row blocks (shrinking toward the end of each worker's share, see GuidedRow), as Run makes them.
                 int per = Math.Clamp(rows / threads / 96, 1, 8), blocks = threads * per, count = blocks + 2;
@@ -270,6 +240,10 @@ public static unsafe partial class Gemm
             }
         }
     }
+
+    /// <summary>C = op(A)·B (B row-major, alpha 1, beta 0) at the current SIMD level.</summary>
+    private static Args Product(bool transA, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc) =>
+        new() { TransA = transA, M = m, N = n, K = k, Alpha = 1f, A = a, Lda = lda, B = b, Ldb = ldb, C = c, Ldc = ldc, Kc = KC, Level = Cpu.Level };
 
     /// <summary>Items of <see cref="LinearBackward{TEpilogue}"/>: 0 and <see cref="Second"/> (the first item of the second
     /// worker's share) are the dW halves, the rest dX's row blocks in order.</summary>
