@@ -219,17 +219,10 @@ public static unsafe partial class Gemm
                 float* p;
                 fixed (float* pp = part) p = pp + partStart; // pinned (pinned object heap)
                 Halves(in gw, p, out var w0, out var w1);
-                if (!gx.DirectB)
-                {
-                    // B packed once for every row block, as Run does for a shared B.
-                    int nPad = (inF + NR - 1) / NR * NR;
-                    shared = RentShared((long)outF * nPad, out int bStart);
-                    fixed (float* sp = shared) gx.PB = sp + bStart;
-                    gx.PBNPad = nPad;
-                    PackAll(false, pw, inF, outF, inF, gx.Kc, gx.PB, nPad, gx.Level != SimdLevel.Scalar, threads);
-                }
-                // Guided row blocks (shrinking toward the end of each worker's share, see GuidedRow), as Run makes them.
-                int per = Math.Clamp(rows / threads / 96, 1, 8), blocks = threads * per, count = blocks + 2;
+                // B packed once for every row block, and guided row blocks (shrinking toward the end of each worker's
+                // share, see GuidedRow), as Run makes them.
+                if (!gx.DirectB) shared = PackShared(ref gx, threads);
+                int per = RowBlocksPer(rows, threads), blocks = threads * per, count = blocks + 2;
                 Workers.For(count, new LinearBackwardJob<TEpilogue> { W0 = w0, W1 = w1, X = gx, Epi = epilogue, Second = count / threads, Blocks = blocks, Per = per });
                 AddPart(in gw, p, in w1);
             }
@@ -487,7 +480,7 @@ public static unsafe partial class Gemm
             return;
         }
         Plan(in g, threads, out int tm, out int tn, out bool shareB);
-        int per = 1;
+        int per = 1, colPer = 1;
         // Column regions over pre-packed weights (few rows, e.g. batch 1): every region needs all of A, so each worker
         // packs all of A once into its own scratch and keeps it for its later regions; each worker's columns are cut
         // into regions shrinking toward its end (as GuidedRow does for rows), so a worker slowed by a neighbour has its
@@ -497,7 +490,7 @@ public static unsafe partial class Gemm
             && (long)mPadA * g.K <= 1 << 22;
         if (columnsGuided)
         {
-            per = Math.Clamp((g.N + NR - 1) / NR / tn / 6, 1, ColumnPerMax);
+            colPer = Math.Clamp((g.N + NR - 1) / NR / tn / 6, 1, ColumnPerMax);
             g.CacheA = Interlocked.Increment(ref callIds);
             g.PAMPad = mPadA;
         }
@@ -510,31 +503,37 @@ public static unsafe partial class Gemm
             // time at joins in the ViT-Tiny training step halved; in-process A/B 1.5-5 % faster). Up to 8 blocks of
             // at least ~96 rows each: ViT-Tiny inference at batch 8 (788 rows a thread) ran 1-5 % faster with 8
             // blocks than with 2 (≥ 384 rows), 0.4 % with 4; ViT-B/16 at batch 8 was unchanged.
-            per = Math.Clamp(g.M / tm / 96, 1, 8);
+            per = RowBlocksPer(g.M, tm);
             tm *= per;
         }
         float[]? shared = null;
         try
         {
-            if (shareB)
-            {
-                int nPad = (g.N + NR - 1) / NR * NR;
-                shared = RentShared((long)g.K * nPad, out int start);
-                fixed (float* sp = shared)
-                {
-                    // The array is pinned (pinned object heap); the pointer stays valid after the fixed block.
-                    g.PB = sp + start;
-                }
-                g.PBNPad = nPad;
-                PackAll(g.TransB, g.B, g.Ldb, g.K, g.N, g.Kc, g.PB, nPad, g.Level != SimdLevel.Scalar, threads);
-            }
-            if (columnsGuided) Workers.For(tn * per, new RegionJob<TEpi> { G = g, Tm = 1, Tn = tn * per, Epi = epi, Per = per, ColumnPer = per });
-            else Workers.For(tm * tn, new RegionJob<TEpi> { G = g, Tm = tm, Tn = tn, Epi = epi, Per = per, ColumnPer = 1 });
+            if (shareB) shared = PackShared(ref g, threads);
+            Workers.For(tm * tn * colPer, new RegionJob<TEpi> { G = g, Tm = tm, Tn = tn * colPer, Epi = epi, Per = per, ColumnPer = colPer });
         }
         finally
         {
             if (shared != null) ReturnShared(shared);
         }
+    }
+
+    /// <summary>Row blocks per participant for a tall product over a shared B: up to 8, of at least ~96 rows (see Run).</summary>
+    private static int RowBlocksPer(int m, int participants) => Math.Clamp(m / participants / 96, 1, 8);
+
+    /// <summary>Packs op(B) once into a rented shared buffer for every region (g.PB, g.PBNPad); returns the buffer.</summary>
+    private static float[] PackShared(ref Args g, int threads)
+    {
+        int nPad = (g.N + NR - 1) / NR * NR;
+        var shared = RentShared((long)g.K * nPad, out int start);
+        fixed (float* sp = shared)
+        {
+            // The array is pinned (pinned object heap); the pointer stays valid after the fixed block.
+            g.PB = sp + start;
+        }
+        g.PBNPad = nPad;
+        PackAll(g.TransB, g.B, g.Ldb, g.K, g.N, g.Kc, g.PB, nPad, g.Level != SimdLevel.Scalar, threads);
+        return shared;
     }
 
     /// <summary>Which operands the micro-kernels read in place (see <see cref="Args.DirectA"/>).</summary>
@@ -694,7 +693,7 @@ public static unsafe partial class Gemm
         public void Execute(int index)
         {
             int ti = index / Tn, tj = index % Tn;
-            int i0 = ColumnPer > 1 ? 0 : GuidedRow(G.M, Tm, Per, ti), i1 = ColumnPer > 1 ? G.M : GuidedRow(G.M, Tm, Per, ti + 1);
+            int i0 = GuidedRow(G.M, Tm, Per, ti), i1 = GuidedRow(G.M, Tm, Per, ti + 1);
             int panels = (G.N + NR - 1) / NR;
             int j0 = Guided(panels, Tn, ColumnPer, tj, 1) * NR, j1 = Math.Min(G.N, Guided(panels, Tn, ColumnPer, tj + 1, 1) * NR);
             if (i0 >= i1 || j0 >= j1) return;
@@ -946,10 +945,8 @@ public static unsafe partial class Gemm
         float[]? arr = null;
         for (int i = 0; i < sharedCache.Length && arr == null; i++)
         {
-            var c = Interlocked.Exchange(ref sharedCache[i], null);
-            if (c == null) continue;
-            if (c.Length >= floats + 16) arr = c;
-            else ReturnShared(c, skip: i);
+            var c = Volatile.Read(ref sharedCache[i]);
+            if (c != null && c.Length >= floats + 16 && Interlocked.CompareExchange(ref sharedCache[i], null, c) == c) arr = c;
         }
         if (arr == null) (arr, _) = AllocAligned(floats);
         fixed (float* p = arr)
@@ -960,15 +957,15 @@ public static unsafe partial class Gemm
         return arr;
     }
 
-    /// <summary>Puts an array back into an empty slot (other than <paramref name="skip"/>), else in place of a smaller one.</summary>
-    private static void ReturnShared(float[] arr, int skip = -1)
+    /// <summary>Puts an array back into an empty slot, else in place of a smaller one.</summary>
+    private static void ReturnShared(float[] arr)
     {
         for (int i = 0; i < sharedCache.Length; i++)
-            if (i != skip && Interlocked.CompareExchange(ref sharedCache[i], arr, null) == null) return;
+            if (Interlocked.CompareExchange(ref sharedCache[i], arr, null) == null) return;
         for (int i = 0; i < sharedCache.Length; i++)
         {
             var old = Volatile.Read(ref sharedCache[i]);
-            if (i != skip && old != null && old.Length < arr.Length && Interlocked.CompareExchange(ref sharedCache[i], arr, old) == old) return;
+            if (old != null && old.Length < arr.Length && Interlocked.CompareExchange(ref sharedCache[i], arr, old) == old) return;
         }
     }
 
